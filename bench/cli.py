@@ -1,0 +1,149 @@
+"""``python -m bench``: argument parsing and the one place where errors become exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+from bench.errors import BenchInputError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"bench: error: {message} (see --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def duration(text: str) -> float:
+    """Seconds from '90', '90s', '15m', '1.5h'."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration; use e.g. 90s, 15m, 1h")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r} must list distinct non-negative integers, e.g. 0,1,2")
+    return seeds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bench.datasets import list_datasets
+    from bench.families import list_families
+    from bench.samplers import SAMPLERS
+
+    parser = _Parser(prog="python -m bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="search hyperparameters of one or more families, refit, test, report")
+    run.add_argument("--family", action="append", required=True,
+                     help=f"family to search, repeatable or comma-separated: {', '.join(list_families())}, all")
+    run.add_argument("--dataset", default="digits", help=f"one of {', '.join(list_datasets())} (default: digits)")
+    run.add_argument("--trials", type=positive_int, help=f"trials per family (default {20}, unlimited with --time-budget)")
+    run.add_argument("--time-budget", type=duration, help="search time per family and seed, e.g. 90s, 15m, 1h")
+    run.add_argument("--seed", type=int, default=0, help="seed of the sampler and the models (default 0)")
+    run.add_argument("--seeds", type=seed_list, help="repeat each family's search per seed, e.g. 0,1,2")
+    run.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)} (default tpe)")
+    run.add_argument("--cpus-per-trial", type=positive_int, default=1, help="cores each trial may use (default 1)")
+    run.add_argument("--max-concurrent", type=positive_int, help="trials running at once (default: as many as fit)")
+    run.add_argument("--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS or a new local instance)")
+    run.add_argument("--data-dir", type=Path, help="folder with the dataset's IDX files (else $BENCH_DATA_DIR, cache, system dirs, download)")
+    run.add_argument("--train-size", type=positive_int, help="subsample the training data to N rows (stratified) for quick runs")
+    run.add_argument("--results-dir", type=Path, default=Path("results"), help="where run folders go (default ./results)")
+    run.add_argument("--name", help="a label for the run, kept in the manifest and the run folder's name")
+    run.add_argument("--space-dir", type=Path, help="folder of <family>.yaml search spaces to use instead of the shipped ones")
+    run.add_argument("--no-progress", action="store_true", help="no live progress display")
+
+    report = commands.add_parser("report", help="write one HTML report over one or many run folders")
+    report.add_argument("results", nargs="*", type=Path, default=[Path("results")], help="run folders or results roots")
+    report.add_argument("--output", "-o", type=Path, help="HTML file to write (default: report.html in the run folder or results root)")
+    report.add_argument("--title", default="bench report")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bench.leaderboard import leaderboard, rich_table
+    from bench.report import write_report
+    from bench.results import load
+    from bench.runner import Run, RunOptions
+
+    console = Console(stderr=True)
+    options = RunOptions(
+        families=args.family, dataset=args.dataset, trials=args.trials, time_budget_s=args.time_budget,
+        seeds=args.seeds or [args.seed], sampler=args.sampler, cpus_per_trial=args.cpus_per_trial,
+        max_concurrent=args.max_concurrent, address=args.address, data_dir=args.data_dir,
+        train_size=args.train_size, results_dir=args.results_dir, name=args.name, space_dir=args.space_dir,
+        progress=not args.no_progress, command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
+    )
+    run = Run(options, console)
+    console.print(f"run [bold]{run.run_id}[/]: {', '.join(run.families)} on {options.dataset} "
+                  f"({len(run.search_data.y_fit)} fit / {len(run.search_data.y_val)} validation / "
+                  f"{len(run.final_data.y_test)} test)")
+    run_dir = run.execute()
+    results = load(run_dir)
+    report = write_report(results, run_dir / "report.html", title=f"bench run {run.run_id}")
+    out = Console(width=None if sys.stdout.isatty() else 140)
+    out.print(rich_table(leaderboard(results.final), title=f"Leaderboard: {options.dataset} (test set, refit on all training data)"))
+    failed = results.final[results.final["status"] != "completed"] if not results.final.empty else results.final
+    for _, row in failed.iterrows():
+        out.print(f"[red]{row['family']}: no result ({row.get('error')})[/]")
+    out.print(f"results: {run_dir}")
+    for name in ("trials.parquet", "history.parquet", "final.parquet", "manifest.json"):
+        out.print(f"  {run_dir / name}")
+    out.print(f"report:  {report}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import write_report
+    from bench.results import find_runs, load
+
+    runs = find_runs(args.results)
+    results = load(*runs)
+    if args.output:
+        output = args.output
+    elif len(args.results) == 1 and runs == [args.results[0]]:
+        output = args.results[0] / "report.html"
+    else:
+        output = Path(args.results[0]) / "report.html"
+    write_report(results, output, args.title)
+    print(f"report over {len(runs)} run(s): {output}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"run": cmd_run, "report": cmd_report}
+    try:
+        return handlers[args.command](args)
+    except BenchInputError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished families are saved in the run folder", file=sys.stderr)
+        return 130

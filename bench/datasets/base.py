@@ -1,0 +1,68 @@
+"""The dataset contract: a registry entry that loads official train/test arrays."""
+
+from __future__ import annotations
+
+import fnmatch
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchInputError
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """Official train/test arrays, pixels scaled to [0, 1] as float32, labels as int64."""
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    image_shape: tuple[int, int]
+    class_names: tuple[str, ...]
+    checksums: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+
+class Dataset(ABC):
+    """A named dataset. Subclasses set the class attributes and implement :meth:`load`."""
+
+    name: str
+    description: str
+    image_shape: tuple[int, int]
+    class_names: tuple[str, ...]
+    #: Fraction of the (possibly subsampled) training data held out for validation.
+    val_fraction: float = 1 / 6
+
+    @abstractmethod
+    def load(self, data_dir: Path | None = None) -> LoadedDataset:
+        """Return the official split; ``data_dir`` is the user's ``--data-dir``, if any."""
+
+
+_DATASETS: dict[str, type[Dataset]] = {}
+
+
+def register_dataset(cls: type[Dataset]) -> type[Dataset]:
+    """Class decorator: make a dataset available by its ``name``."""
+    if cls.name in _DATASETS:
+        raise ValueError(f"dataset {cls.name!r} registered twice")
+    _DATASETS[cls.name] = cls
+    return cls
+
+
+def list_datasets(pattern: str = "*") -> list[str]:
+    """Registered dataset names matching a shell-style wildcard, sorted."""
+    return sorted(n for n in _DATASETS if fnmatch.fnmatch(n, pattern))
+
+
+def get_dataset(name: str) -> Dataset:
+    """Instantiate a registered dataset, or fail with the list of valid names."""
+    try:
+        return _DATASETS[name]()
+    except KeyError:
+        raise BenchInputError(
+            f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}"
+        ) from None

@@ -1,0 +1,66 @@
+"""The family contract and its registry.
+
+A family builds a scikit-learn-style estimator from a parameter dict and a seed (constructor
+stores, ``fit`` returns self, ``predict``/``predict_proba``), and says how it is fitted in
+stages so iterative families can report intermediate scores to an early-stopping scheduler.
+Families are classes, never lambdas, so Ray can ship them by name to any worker.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.errors import BenchInputError
+
+
+class Family(ABC):
+    """One model family: a search space file plus the estimator it parameterises."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    #: Unit of the fidelity reported after each stage ("fit" for single-shot families).
+    fidelity_unit: ClassVar[str] = "fit"
+
+    @abstractmethod
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int) -> Any:
+        """A fresh, unfitted estimator configured by ``params``, using at most ``n_jobs`` cores."""
+
+    def max_fidelity(self, params: dict[str, Any]) -> int:
+        """The fidelity a full fit with ``params`` reaches; a trial stopped below it was pruned."""
+        return 1
+
+    def fit_stages(self, model: Any, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
+        """Fit ``model``, yielding the fidelity reached after each stage (one stage by default)."""
+        model.fit(X, y)
+        yield 1
+
+
+_FAMILIES: dict[str, type[Family]] = {}
+
+
+def register_family(cls: type[Family]) -> type[Family]:
+    """Class decorator: make a family available by its ``name``."""
+    if cls.name in _FAMILIES:
+        raise ValueError(f"family {cls.name!r} registered twice")
+    _FAMILIES[cls.name] = cls
+    return cls
+
+
+def list_families(pattern: str = "*") -> list[str]:
+    """Registered family names matching a shell-style wildcard, in registration order."""
+    return [n for n in _FAMILIES if fnmatch.fnmatch(n, pattern)]
+
+
+def create_family(name: str) -> Family:
+    """Instantiate a registered family, or fail with the list of valid names."""
+    try:
+        return _FAMILIES[name]()
+    except KeyError:
+        raise BenchInputError(
+            f"unknown family {name!r}; valid families: {', '.join(list_families())}, all"
+        ) from None

@@ -1,0 +1,26 @@
+"""k-nearest neighbours: no training, all the cost is at prediction time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+
+from bench.families.base import Family, register_family
+from bench.families.preprocess import preprocessing_steps
+
+
+@register_family
+class Knn(Family):
+    name = "knn"
+    description = "k-nearest neighbours (Minkowski p=1 or p=2, uniform or distance weights)"
+
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int) -> Pipeline:
+        model = KNeighborsClassifier(
+            n_neighbors=int(params["n_neighbors"]),
+            weights=params["weights"],
+            p=int(params.get("p", 2)),
+            n_jobs=n_jobs,
+        )
+        return Pipeline([*preprocessing_steps(params, seed), ("model", model)])

@@ -1,0 +1,27 @@
+"""Multinomial logistic regression: the linear baseline every comparison starts from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from bench.families.base import Family, register_family
+from bench.families.preprocess import preprocessing_steps
+
+
+@register_family
+class LogReg(Family):
+    name = "logreg"
+    description = "L2-regularised multinomial logistic regression (lbfgs)"
+
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int) -> Pipeline:
+        model = LogisticRegression(
+            C=params["C"],
+            max_iter=int(params.get("max_iter", 200)),
+            tol=params.get("tol", 1e-4),
+            solver="lbfgs",
+            random_state=seed,
+        )
+        return Pipeline([*preprocessing_steps(params, seed), ("model", model)])

@@ -1,0 +1,306 @@
+"""A run: for each seed and family, a Ray Tune search driven by Optuna, then refit and test.
+
+The driver validates every input before starting Ray, puts the arrays into the object store
+once, and writes the run's tables after each family so an interruption loses nothing finished.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no per-trial CSV/JSON/TB files
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+import warnings
+
+import optuna
+import pandas as pd
+from rich.console import Console
+
+from bench.cluster import check_address, ray_session
+from bench.datasets import LoadedDataset, get_dataset
+from bench.datasets.splits import subsample, validation_split
+from bench.errors import BenchInputError
+from bench.families import create_family, list_families
+from bench.manifest import build_manifest
+from bench.progress import RunProgress
+from bench.recorder import TrialRecorder
+from bench.results import check_writable, write_json, write_table
+from bench.samplers import create_sampler
+from bench.space import SearchSpace, load_space
+from bench.trial import FinalData, SearchData
+
+DEFAULT_TRIALS = 20
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+@dataclass
+class RunOptions:
+    """Everything ``bench run`` needs; the CLI fills it, tests may build it directly."""
+
+    families: list[str]
+    dataset: str = "digits"
+    trials: int | None = None
+    time_budget_s: float | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    sampler: str = "tpe"
+    cpus_per_trial: int = 1
+    max_concurrent: int | None = None
+    address: str | None = None
+    data_dir: Path | None = None
+    train_size: int | None = None
+    results_dir: Path = Path("results")
+    name: str | None = None
+    space_dir: Path | None = None
+    progress: bool = True
+    command: str = ""
+
+    def family_names(self) -> list[str]:
+        names: list[str] = []
+        for entry in self.families:
+            for name in entry.split(","):
+                name = name.strip()
+                expanded = list_families() if name == "all" else [create_family(name).name]
+                names.extend(n for n in expanded if n not in names)
+        if not names:
+            raise BenchInputError(f"no family given; valid families: {', '.join(list_families())}, all")
+        return names
+
+
+@dataclass(frozen=True)
+class DataHandle:
+    """A reference into the Ray object store, small enough to ride in every trial's arguments."""
+
+    ref: Any
+
+    def get(self) -> Any:
+        import ray
+
+        return ray.get(self.ref)
+
+
+def _trial_entry(config: dict[str, Any], *, data: DataHandle, family: str, seed: int, cpus: int) -> None:
+    from bench.trial import run_trial
+
+    run_trial(config, data=data.get(), family=family, seed=seed, cpus=cpus)
+
+
+def _refit_entry(family: str, params: dict[str, Any], seed: int, cpus: int, data: FinalData) -> dict[str, Any]:
+    from bench.trial import refit_and_test
+
+    return refit_and_test(family, params, seed, cpus, data)
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short trial folder names (Tune's default spells out every parameter)."""
+    return f"trial_{trial.trial_id}"
+
+
+def make_run_id(name: str | None, dataset: str, families: list[str]) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    label = name or (families[0] if len(families) == 1 else "multi")
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:40].strip("._") or "run"
+    return f"{stamp}-{dataset}-{label}-{secrets.token_hex(2)}"
+
+
+def prepare_data(loaded: LoadedDataset, train_size: int | None, val_fraction: float) -> tuple[SearchData, FinalData]:
+    """Subsample the training data, split validation from it; the test set stays apart."""
+    if train_size is not None and train_size < 20:
+        raise BenchInputError(f"--train-size {train_size} is too small; use at least 20")
+    X_train, y_train = subsample(loaded.X_train, loaded.y_train, train_size)
+    X_fit, X_val, y_fit, y_val = validation_split(X_train, y_train, val_fraction)
+    search = SearchData(X_fit=X_fit, y_fit=y_fit, X_val=X_val, y_val=y_val)
+    final = FinalData(X_train=X_train, y_train=y_train, X_test=loaded.X_test, y_test=loaded.y_test, class_names=loaded.class_names)
+    return search, final
+
+
+class Run:
+    """One invocation of ``bench run``: owns the run folder and its tables."""
+
+    def __init__(self, options: RunOptions, console: Console | None = None) -> None:
+        self.options = options
+        self.console = console or Console(stderr=True)
+        # Validate everything a user can get wrong before any compute is spent.
+        self.families = options.family_names()
+        self.spaces: dict[str, SearchSpace] = {f: load_space(f, options.space_dir) for f in self.families}
+        for family, space in self.spaces.items():
+            create_sampler(options.sampler, 0, space)
+        self.dataset = get_dataset(options.dataset)
+        check_writable(Path(options.results_dir))
+        check_address(options.address)
+        self.loaded = self.dataset.load(options.data_dir)
+        self.search_data, self.final_data = prepare_data(self.loaded, options.train_size, self.dataset.val_fraction)
+        self.run_id = make_run_id(options.name, options.dataset, self.families)
+        self.run_dir = check_writable(Path(options.results_dir) / self.run_id).resolve()
+        self.trial_rows: list[dict[str, Any]] = []
+        self.history_rows: list[dict[str, Any]] = []
+        self.final_rows: list[dict[str, Any]] = []
+        self.prediction_frames: list[pd.DataFrame] = []
+        self.started = datetime.now(timezone.utc).isoformat()
+        self.cluster: dict[str, Any] = {}
+        self.status = "running"
+
+    # ----------------------------------------------------------------- writing
+    def manifest(self) -> dict[str, Any]:
+        o = self.options
+        return build_manifest(
+            run_id=self.run_id,
+            name=o.name,
+            command=o.command or shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
+            status=self.status,
+            started_at=self.started,
+            finished_at=datetime.now(timezone.utc).isoformat() if self.status != "running" else None,
+            options={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()},
+            families=self.families,
+            seeds=o.seeds,
+            dataset={
+                "name": self.loaded.name,
+                "source": self.loaded.source,
+                "checksums_sha256": self.loaded.checksums,
+                "image_shape": list(self.loaded.image_shape),
+                "class_names": list(self.loaded.class_names),
+                "sizes": {"fit": len(self.search_data.y_fit), "validation": len(self.search_data.y_val),
+                          "train": len(self.final_data.y_train), "test": len(self.final_data.y_test)},
+                "validation_fraction": self.dataset.val_fraction,
+            },
+            search_spaces={f: s.source for f, s in self.spaces.items()},
+            cluster=self.cluster,
+        )
+
+    def write(self) -> None:
+        """Write every table and the manifest, atomically; safe to call at any point."""
+        write_table(pd.DataFrame(self.trial_rows), self.run_dir / "trials.parquet")
+        write_table(pd.DataFrame(self.history_rows), self.run_dir / "history.parquet")
+        write_table(pd.DataFrame(self.final_rows), self.run_dir / "final.parquet")
+        predictions = pd.concat(self.prediction_frames, ignore_index=True) if self.prediction_frames else pd.DataFrame()
+        write_table(predictions, self.run_dir / "predictions.parquet")
+        write_json(self.manifest(), self.run_dir / "manifest.json")
+
+    # ----------------------------------------------------------------- running
+    def execute(self) -> Path:
+        o = self.options
+        self.write()
+        with ray_session(o.address, num_cpus=None) as resources:
+            import ray
+
+            self.cluster = {"resources": resources, "nodes": len([n for n in ray.nodes() if n.get("Alive")])}
+            search_ref = DataHandle(ray.put(self.search_data))
+            final_ref = ray.put(self.final_data)
+            try:
+                with RunProgress(self.console, enabled=o.progress) as progress:
+                    for seed in o.seeds:
+                        for family in self.families:
+                            self._search_and_refit(family, seed, search_ref, final_ref, progress)
+                            self.write()
+                self.status = "finished"
+            except KeyboardInterrupt:
+                self.status = "interrupted"
+                raise
+            finally:
+                if self.status == "running":
+                    self.status = "failed"
+                self.write()
+        return self.run_dir
+
+    def _search_and_refit(self, family: str, seed: int, search_ref: DataHandle, final_ref: Any, progress: RunProgress) -> None:
+        import ray
+        from ray import tune
+        from ray.tune.search.optuna import OptunaSearch
+
+        o = self.options
+        model_family = create_family(family)
+        space = self.spaces[family]
+        trials = o.trials if o.trials is not None else (-1 if o.time_budget_s else DEFAULT_TRIALS)
+        study_name = f"{self.run_id}/{family}/seed{seed}"
+        task = progress.add(f"{family} seed {seed}" if len(o.seeds) > 1 else family, trials if trials > 0 else None)
+        recorder = TrialRecorder(
+            base={"run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed,
+                  "sampler": o.sampler, "cpus": o.cpus_per_trial, "gpus": 0.0},
+            max_fidelity=model_family.max_fidelity,
+            on_change=lambda done, best: progress.update(task, done, best),
+        )
+        searcher = OptunaSearch(
+            space=space, metric="val_accuracy", mode="max",
+            sampler=create_sampler(o.sampler, seed, space), study_name=study_name,
+        )
+        trainable = tune.with_resources(
+            tune.with_parameters(_trial_entry, data=search_ref, family=family, seed=seed, cpus=o.cpus_per_trial),
+            {"cpu": o.cpus_per_trial},
+        )
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, num_samples=trials, time_budget_s=o.time_budget_s,
+                max_concurrent_trials=o.max_concurrent, reuse_actors=True,
+                trial_name_creator=trial_dirname, trial_dirname_creator=trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                name=f"{family}-seed{seed}", storage_path=str(self.run_dir / "tune"), verbose=0,
+                callbacks=[recorder], failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
+        search_started = time.monotonic()
+        tuner.fit()
+        search_seconds = time.monotonic() - search_started
+        self.trial_rows.extend(recorder.trial_rows)
+        self.history_rows.extend(recorder.history_rows)
+        progress.finish(task, len(recorder.trial_rows))
+        self._refit(family, seed, recorder.trial_rows, search_seconds, final_ref)
+
+    def _refit(self, family: str, seed: int, rows: list[dict[str, Any]], search_seconds: float, final_ref: Any) -> None:
+        import ray
+
+        o = self.options
+        counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "pruned", "failed")}
+        base = {"run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed, "sampler": o.sampler,
+                "trials": len(rows), **{f"trials_{k}": v for k, v in counts.items()}, "search_seconds": search_seconds}
+        completed = [r for r in rows if r["status"] == "completed" and r.get("val_accuracy") is not None]
+        if not completed:
+            self.final_rows.append({**base, "status": "failed", "error": "no trial completed; see trials.parquet"})
+            return
+        best = max(completed, key=lambda r: (r["val_accuracy"], -r["trial_number"]))
+        params = {k.removeprefix("params_"): v for k, v in best.items() if k.startswith("params_") and not _missing(v)}
+        refit = ray.remote(num_cpus=o.cpus_per_trial)(_refit_entry)
+        try:
+            out = ray.get(refit.remote(family, params, seed, o.cpus_per_trial, final_ref))
+        except Exception as exc:  # a refit that raises is a finding, not a crash of the run
+            self.final_rows.append({**base, "status": "failed", "params": json.dumps(params), "error": str(exc).splitlines()[-1][:2000]})
+            return
+        predicted = out.pop("predicted")
+        self.final_rows.append({
+            **base,
+            "status": "completed",
+            "best_trial_id": best["trial_id"],
+            "params": json.dumps(params, sort_keys=True),
+            **{f"params_{k}": v for k, v in params.items()},
+            "val_accuracy": best["val_accuracy"],
+            "val_f1_macro": best["val_f1_macro"],
+            "val_log_loss": best["val_log_loss"],
+            "fit_seconds": best["fit_seconds"],
+            **{k: v for k, v in out.items() if k not in ("confusion_matrix", "per_class")},
+            "confusion_matrix": json.dumps(out["confusion_matrix"]),
+            "per_class": json.dumps(out["per_class"]),
+            "train_size": len(self.final_data.y_train),
+            "test_size": len(self.final_data.y_test),
+        })
+        self.prediction_frames.append(pd.DataFrame({
+            "run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed,
+            "test_index": range(len(predicted)), "y_true": self.final_data.y_test, "y_pred": predicted,
+        }))
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -1,0 +1,36 @@
+"""Optuna samplers by name, seeded. Each is Optuna's own; bench only picks and checks."""
+
+from __future__ import annotations
+
+import optuna
+
+from bench.errors import BenchInputError
+from bench.space import SearchSpace
+
+SAMPLERS = ("tpe", "random", "cmaes", "qmc", "gp")
+
+
+def create_sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """A seeded sampler; refuses combinations the space cannot support."""
+    if name not in SAMPLERS:
+        raise BenchInputError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
+    if name == "tpe":
+        # multivariate + group model the joint, conditional structure (kernel -> gamma, degree)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name in ("cmaes", "qmc") and space.is_conditional:
+        conditional = [p.name for p in space.params if p.when]
+        raise BenchInputError(
+            f"--sampler {name} cannot search the conditional parameters of {space.family!r} "
+            f"({', '.join(conditional)}); use tpe, random or gp"
+        )
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    try:
+        import torch  # noqa: F401  (GPSampler's dependency)
+    except ImportError:
+        raise BenchInputError("--sampler gp needs PyTorch: pip install torch") from None
+    return optuna.samplers.GPSampler(seed=seed)

@@ -1,0 +1,198 @@
+"""Search spaces: YAML files turned into an Optuna define-by-run function.
+
+A file lists parameters in order; a parameter with ``when`` exists only if an earlier
+parameter took one of the named values (kernel degree only for polynomial SVMs)::
+
+    params:
+      kernel: {type: categorical, choices: [linear, rbf, poly]}
+      C:      {type: float, low: 1.0e-3, high: 1.0e+3, log: true}
+      degree: {type: int, low: 2, high: 5, when: {kernel: poly}}
+
+Types: ``float`` and ``int`` (``low``, ``high``, optional ``log`` or ``step``),
+``categorical`` (``choices``), ``fixed`` (``value``: not searched, passed as is).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import BenchInputError
+
+TYPES = ("float", "int", "categorical", "fixed")
+_KEYS = {
+    "float": {"type", "low", "high", "log", "step", "when"},
+    "int": {"type", "low", "high", "log", "step", "when"},
+    "categorical": {"type", "choices", "when"},
+    "fixed": {"type", "value", "when"},
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: its distribution and the condition under which it exists."""
+
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    value: Any = None
+    when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def active(self, chosen: dict[str, Any]) -> bool:
+        return all(name in chosen and chosen[name] in values for name, values in self.when.items())
+
+    def suggest(self, trial: Any) -> Any:
+        """Draw this parameter from an ``optuna.trial.Trial`` (or Ray's wrapper of one)."""
+        if self.type == "float":
+            return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
+        if self.type == "int":
+            step = int(self.step) if self.step else 1
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log, step=step)
+        if self.type == "categorical":
+            return trial.suggest_categorical(self.name, list(self.choices))
+        return self.value
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """An ordered, conditional space. Calling it on an Optuna trial samples one configuration.
+
+    It is a plain class rather than a closure so Ray can pickle it with the searcher's state.
+    """
+
+    family: str
+    params: tuple[Param, ...]
+    source: str = ""
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        chosen: dict[str, Any] = {}
+        constants: dict[str, Any] = {}
+        for param in self.params:
+            if not param.active(chosen):
+                continue
+            value = param.suggest(trial)
+            chosen[param.name] = value
+            if param.type == "fixed":
+                constants[param.name] = value
+        return constants
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    @property
+    def is_conditional(self) -> bool:
+        return any(p.when for p in self.params)
+
+    @property
+    def has_categorical(self) -> bool:
+        return any(p.type == "categorical" for p in self.params)
+
+
+def _number(raw: Any, where: str, key: str) -> float:
+    if isinstance(raw, bool):
+        raise BenchInputError(f"{where}: {key} must be a number, got {raw!r}")
+    try:
+        value = float(raw)  # YAML 1.1 reads 1e-3 (no dot) as a string; accept it.
+    except (TypeError, ValueError):
+        raise BenchInputError(f"{where}: {key} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise BenchInputError(f"{where}: {key} must be finite, got {raw!r}")
+    return value
+
+
+def _parse_param(name: str, spec: Any, earlier: dict[str, Param], source: str) -> Param:
+    where = f"{source}: parameter {name!r}"
+    if not isinstance(spec, dict):
+        raise BenchInputError(f"{where} must be a mapping with a 'type', got {spec!r}")
+    kind = spec.get("type")
+    if kind not in TYPES:
+        raise BenchInputError(f"{where}: unknown type {kind!r}; valid types: {', '.join(TYPES)}")
+    unknown = set(spec) - _KEYS[kind]
+    if unknown:
+        raise BenchInputError(
+            f"{where}: unknown keys {sorted(unknown)} for type {kind}; valid: {sorted(_KEYS[kind])}"
+        )
+    when: dict[str, tuple[Any, ...]] = {}
+    for parent, values in (spec.get("when") or {}).items():
+        if parent not in earlier:
+            raise BenchInputError(f"{where}: 'when' names {parent!r}, which is not defined above it")
+        values = tuple(values) if isinstance(values, list) else (values,)
+        parent_param = earlier[parent]
+        possible = parent_param.choices if parent_param.type == "categorical" else (parent_param.value,)
+        if parent_param.type in ("categorical", "fixed"):
+            bad = [v for v in values if v not in possible]
+            if bad:
+                raise BenchInputError(f"{where}: 'when' value {bad[0]!r} is not one of {parent}'s {list(possible)}")
+        when[parent] = values
+    if kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise BenchInputError(f"{where}: choices must be a non-empty list, got {choices!r}")
+        for choice in choices:
+            if not (choice is None or isinstance(choice, (bool, int, float, str))):
+                raise BenchInputError(f"{where}: choice {choice!r} must be a number, string, bool or null")
+        return Param(name, kind, choices=tuple(choices), when=when)
+    if kind == "fixed":
+        if "value" not in spec:
+            raise BenchInputError(f"{where}: a fixed parameter needs a 'value'")
+        return Param(name, kind, value=spec["value"], when=when)
+    for key in ("low", "high"):
+        if key not in spec:
+            raise BenchInputError(f"{where}: missing {key!r}")
+    low, high = _number(spec["low"], where, "low"), _number(spec["high"], where, "high")
+    log = bool(spec.get("log", False))
+    step = _number(spec["step"], where, "step") if spec.get("step") is not None else None
+    if low >= high:
+        raise BenchInputError(f"{where}: low ({low:g}) must be below high ({high:g})")
+    if log and low <= 0:
+        raise BenchInputError(f"{where}: a log scale needs low > 0, got {low:g}")
+    if log and step is not None:
+        raise BenchInputError(f"{where}: 'log' and 'step' cannot be combined")
+    if step is not None and step <= 0:
+        raise BenchInputError(f"{where}: step must be positive, got {step:g}")
+    if kind == "int" and (low != int(low) or high != int(high)):
+        raise BenchInputError(f"{where}: int bounds must be whole numbers, got {low:g}..{high:g}")
+    return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
+
+
+def parse_space(text: str, family: str, source: str = "<string>") -> SearchSpace:
+    """Parse YAML text (safe loader) into a validated :class:`SearchSpace`."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise BenchInputError(f"{source}: malformed YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict) or not doc["params"]:
+        raise BenchInputError(f"{source}: expected a mapping with a non-empty 'params' mapping")
+    params: dict[str, Param] = {}
+    for name, spec in doc["params"].items():
+        params[str(name)] = _parse_param(str(name), spec, params, source)
+    return SearchSpace(family=family, params=tuple(params.values()), source=source)
+
+
+def space_path(family: str, space_dir: Path | None = None) -> Path:
+    """Where a family's YAML lives: ``space_dir`` if given, else the files shipped with bench."""
+    if space_dir is not None:
+        return Path(space_dir) / f"{family}.yaml"
+    return Path(str(resources.files("bench.search_spaces").joinpath(f"{family}.yaml")))
+
+
+def load_space(family: str, space_dir: Path | None = None) -> SearchSpace:
+    """Read and validate ``search_spaces/<family>.yaml``."""
+    path = space_path(family, space_dir)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BenchInputError(f"cannot read the search space for {family!r} at {path}: {exc.strerror}") from None
+    return parse_space(text, family, str(path))
