@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=seed_list, help="repeat each family's search per seed, e.g. 0,1,2")
     run.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)} (default tpe)")
     run.add_argument("--cpus-per-trial", type=positive_int, default=1, help="cores each trial may use (default 1)")
+    run.add_argument("--gpus-per-trial", type=float, default=0.0,
+                     help="GPU share per trial of the PyTorch families when Ray sees GPUs, e.g. 0.25 packs four (default 0)")
+    run.add_argument("--scheduler", default="auto",
+                     help="early stopping: asha, none, or auto (asha for families that report per epoch/round; default)")
     run.add_argument("--max-concurrent", type=positive_int, help="trials running at once (default: as many as fit)")
     run.add_argument("--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS or a new local instance)")
     run.add_argument("--data-dir", type=Path, help="folder with the dataset's IDX files (else $BENCH_DATA_DIR, cache, system dirs, download)")
@@ -95,6 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(
         families=args.family, dataset=args.dataset, trials=args.trials, time_budget_s=args.time_budget,
         seeds=args.seeds or [args.seed], sampler=args.sampler, cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial, scheduler=args.scheduler,
         max_concurrent=args.max_concurrent, address=args.address, data_dir=args.data_dir,
         train_size=args.train_size, results_dir=args.results_dir, name=args.name, space_dir=args.space_dir,
         progress=not args.no_progress, command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]),

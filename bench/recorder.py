@@ -107,6 +107,7 @@ class TrialRecorder(tune.Callback):
             "steps": int(result.get("training_iteration", 0)),
             "node_ip": result.get("node_ip"),
             "node_id": result.get("node_id"),
+            "device": result.get("device"),
             "started_at": started_at,
             "finished_at": _now(),
             "wall_seconds": time.monotonic() - started,

@@ -58,6 +58,8 @@ class RunOptions:
     seeds: list[int] = field(default_factory=lambda: [0])
     sampler: str = "tpe"
     cpus_per_trial: int = 1
+    gpus_per_trial: float = 0.0
+    scheduler: str = "auto"
     max_concurrent: int | None = None
     address: str | None = None
     data_dir: Path | None = None
@@ -92,16 +94,33 @@ class DataHandle:
         return ray.get(self.ref)
 
 
-def _trial_entry(config: dict[str, Any], *, data: DataHandle, family: str, seed: int, cpus: int) -> None:
+SCHEDULERS = ("auto", "asha", "none")
+
+
+def _trial_entry(config: dict[str, Any], *, data: DataHandle, family: str, seed: int, cpus: int, gpus: float) -> None:
     from bench.trial import run_trial
 
-    run_trial(config, data=data.get(), family=family, seed=seed, cpus=cpus)
+    run_trial(config, data=data.get(), family=family, seed=seed, cpus=cpus, gpus=gpus)
 
 
-def _refit_entry(family: str, params: dict[str, Any], seed: int, cpus: int, data: FinalData) -> dict[str, Any]:
+def _refit_entry(family: str, params: dict[str, Any], seed: int, cpus: int, gpus: float, data: FinalData) -> dict[str, Any]:
     from bench.trial import refit_and_test
 
-    return refit_and_test(family, params, seed, cpus, data)
+    return refit_and_test(family, params, seed, cpus, data, gpus=gpus)
+
+
+def make_scheduler(name: str, family: Any) -> Any:
+    """ASHA for families that report intermediate scores (unless ``none``), else FIFO."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if name not in SCHEDULERS:
+        raise BenchInputError(f"unknown scheduler {name!r}; valid schedulers: {', '.join(SCHEDULERS)}")
+    if name == "none" or not family.has_fidelity or family.max_steps() < 2:
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="training_iteration", metric="val_accuracy", mode="max",
+        max_t=family.max_steps(), grace_period=1, reduction_factor=3,
+    )
 
 
 def trial_dirname(trial: Any) -> str:
@@ -138,6 +157,9 @@ class Run:
         self.spaces: dict[str, SearchSpace] = {f: load_space(f, options.space_dir) for f in self.families}
         for family, space in self.spaces.items():
             create_sampler(options.sampler, 0, space)
+            make_scheduler(options.scheduler, create_family(family))
+        if options.gpus_per_trial < 0:
+            raise BenchInputError(f"--gpus-per-trial {options.gpus_per_trial} must be 0 or more")
         self.dataset = get_dataset(options.dataset)
         check_writable(Path(options.results_dir))
         check_address(options.address)
@@ -152,6 +174,7 @@ class Run:
         self.started = datetime.now(timezone.utc).isoformat()
         self.cluster: dict[str, Any] = {}
         self.status = "running"
+        self.gpus_available = 0.0
 
     # ----------------------------------------------------------------- writing
     def manifest(self) -> dict[str, Any]:
@@ -197,6 +220,7 @@ class Run:
             import ray
 
             self.cluster = {"resources": resources, "nodes": len([n for n in ray.nodes() if n.get("Alive")])}
+            self.gpus_available = float(resources.get("GPU", 0.0))
             search_ref = DataHandle(ray.put(self.search_data))
             final_ref = ray.put(self.final_data)
             try:
@@ -224,11 +248,12 @@ class Run:
         model_family = create_family(family)
         space = self.spaces[family]
         trials = o.trials if o.trials is not None else (-1 if o.time_budget_s else DEFAULT_TRIALS)
+        gpus = self.gpus_for(model_family)
         study_name = f"{self.run_id}/{family}/seed{seed}"
         task = progress.add(f"{family} seed {seed}" if len(o.seeds) > 1 else family, trials if trials > 0 else None)
         recorder = TrialRecorder(
             base={"run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed,
-                  "sampler": o.sampler, "cpus": o.cpus_per_trial, "gpus": 0.0},
+                  "sampler": o.sampler, "cpus": o.cpus_per_trial, "gpus": gpus},
             max_fidelity=model_family.max_fidelity,
             on_change=lambda done, best: progress.update(task, done, best),
         )
@@ -237,13 +262,13 @@ class Run:
             sampler=create_sampler(o.sampler, seed, space), study_name=study_name,
         )
         trainable = tune.with_resources(
-            tune.with_parameters(_trial_entry, data=search_ref, family=family, seed=seed, cpus=o.cpus_per_trial),
-            {"cpu": o.cpus_per_trial},
+            tune.with_parameters(_trial_entry, data=search_ref, family=family, seed=seed, cpus=o.cpus_per_trial, gpus=gpus),
+            {"cpu": o.cpus_per_trial, "gpu": gpus},
         )
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=searcher, num_samples=trials, time_budget_s=o.time_budget_s,
+                search_alg=searcher, scheduler=make_scheduler(o.scheduler, model_family), num_samples=trials, time_budget_s=o.time_budget_s,
                 max_concurrent_trials=o.max_concurrent, reuse_actors=True,
                 trial_name_creator=trial_dirname, trial_dirname_creator=trial_dirname,
             ),
@@ -258,9 +283,15 @@ class Run:
         self.trial_rows.extend(recorder.trial_rows)
         self.history_rows.extend(recorder.history_rows)
         progress.finish(task, len(recorder.trial_rows))
-        self._refit(family, seed, recorder.trial_rows, search_seconds, final_ref)
+        self._refit(family, seed, gpus, recorder.trial_rows, search_seconds, final_ref)
 
-    def _refit(self, family: str, seed: int, rows: list[dict[str, Any]], search_seconds: float, final_ref: Any) -> None:
+    def gpus_for(self, model_family: Any) -> float:
+        """The GPU share a trial of this family asks for: only GPU families, only if Ray has GPUs."""
+        if not model_family.uses_gpu or self.gpus_available <= 0:
+            return 0.0
+        return self.options.gpus_per_trial
+
+    def _refit(self, family: str, seed: int, gpus: float, rows: list[dict[str, Any]], search_seconds: float, final_ref: Any) -> None:
         import ray
 
         o = self.options
@@ -273,9 +304,9 @@ class Run:
             return
         best = max(completed, key=lambda r: (r["val_accuracy"], -r["trial_number"]))
         params = {k.removeprefix("params_"): v for k, v in best.items() if k.startswith("params_") and not _missing(v)}
-        refit = ray.remote(num_cpus=o.cpus_per_trial)(_refit_entry)
+        refit = ray.remote(num_cpus=o.cpus_per_trial, num_gpus=gpus)(_refit_entry)
         try:
-            out = ray.get(refit.remote(family, params, seed, o.cpus_per_trial, final_ref))
+            out = ray.get(refit.remote(family, params, seed, o.cpus_per_trial, gpus, final_ref))
         except Exception as exc:  # a refit that raises is a finding, not a crash of the run
             self.final_rows.append({**base, "status": "failed", "params": json.dumps(params), "error": str(exc).splitlines()[-1][:2000]})
             return

@@ -47,16 +47,35 @@ def _placement() -> dict[str, Any]:
     return {"node_ip": ray.util.get_node_ip_address(), "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
 
-def run_trial(config: dict[str, Any], *, data: SearchData, family: str, seed: int, cpus: int) -> None:
+def pick_device(gpus: float) -> str:
+    """"cuda" when Ray granted this task a GPU share and torch can see a GPU, else "cpu"."""
+    if gpus <= 0:
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _limit_torch_threads(cpus: int) -> None:
+    import sys
+
+    if "torch" in sys.modules:  # only families that use torch have imported it
+        sys.modules["torch"].set_num_threads(cpus)
+
+
+def run_trial(config: dict[str, Any], *, data: SearchData, family: str, seed: int, cpus: int, gpus: float = 0.0) -> None:
     """Ray Tune function trainable: fit in stages, report validation scores after each."""
     from ray import tune
 
     model_family = create_family(family)
     params = dict(config)
-    placement = _placement()
+    placement = {**_placement(), "device": pick_device(gpus)}
     with threadpool_limits(limits=cpus), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning and friends: the score says enough
-        model = model_family.build(params, seed=seed, n_jobs=cpus)
+        model = model_family.build(params, seed=seed, n_jobs=cpus, device=placement["device"])
+        _limit_torch_threads(cpus)
         fit_seconds = 0.0
         started = time.perf_counter()
         for fidelity in model_family.fit_stages(model, data.X_fit, data.y_fit):
@@ -68,12 +87,14 @@ def run_trial(config: dict[str, Any], *, data: SearchData, family: str, seed: in
             started = time.perf_counter()
 
 
-def refit_and_test(family: str, params: dict[str, Any], seed: int, cpus: int, data: FinalData) -> dict[str, Any]:
+def refit_and_test(family: str, params: dict[str, Any], seed: int, cpus: int, data: FinalData, gpus: float = 0.0) -> dict[str, Any]:
     """Fit the chosen configuration on all training data and score it once on the test set."""
     model_family = create_family(family)
+    device = pick_device(gpus)
     with threadpool_limits(limits=cpus), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = model_family.build(dict(params), seed=seed, n_jobs=cpus)
+        model = model_family.build(dict(params), seed=seed, n_jobs=cpus, device=device)
+        _limit_torch_threads(cpus)
         started = time.perf_counter()
         fidelity = 0
         for fidelity in model_family.fit_stages(model, data.X_train, data.y_train):
@@ -88,6 +109,7 @@ def refit_and_test(family: str, params: dict[str, Any], seed: int, cpus: int, da
         "confusion_matrix": confusion(data.y_test, predicted, len(data.class_names)),
         "per_class": per_class_report(data.y_test, predicted, data.class_names),
         "predicted": predicted.astype(np.int64),
+        "device": device,
         **_placement(),
     }
 

@@ -25,10 +25,22 @@ class Family(ABC):
     description: ClassVar[str]
     #: Unit of the fidelity reported after each stage ("fit" for single-shot families).
     fidelity_unit: ClassVar[str] = "fit"
+    #: Whether the family can use a GPU (the PyTorch families); others never ask for one.
+    uses_gpu: ClassVar[bool] = False
 
     @abstractmethod
-    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int) -> Any:
-        """A fresh, unfitted estimator configured by ``params``, using at most ``n_jobs`` cores."""
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Any:
+        """A fresh, unfitted estimator configured by ``params``, using at most ``n_jobs`` cores
+        and, for families that use one, the torch ``device`` ("cpu", "cuda")."""
+
+    @property
+    def has_fidelity(self) -> bool:
+        """Whether the family reports more than once, so early stopping can act on it."""
+        return self.fidelity_unit != "fit"
+
+    def max_steps(self) -> int:
+        """Most reports any configuration makes: the early-stopping scheduler's horizon."""
+        return 1
 
     def max_fidelity(self, params: dict[str, Any]) -> int:
         """The fidelity a full fit with ``params`` reaches; a trial stopped below it was pruned."""

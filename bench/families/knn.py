@@ -16,7 +16,7 @@ class Knn(Family):
     name = "knn"
     description = "k-nearest neighbours (Minkowski p=1 or p=2, uniform or distance weights)"
 
-    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int) -> Pipeline:
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
         model = KNeighborsClassifier(
             n_neighbors=int(params["n_neighbors"]),
             weights=params["weights"],

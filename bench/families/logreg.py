@@ -16,7 +16,7 @@ class LogReg(Family):
     name = "logreg"
     description = "L2-regularised multinomial logistic regression (lbfgs)"
 
-    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int) -> Pipeline:
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
         model = LogisticRegression(
             C=params["C"],
             max_iter=int(params.get("max_iter", 200)),

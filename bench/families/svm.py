@@ -16,7 +16,7 @@ class Svm(Family):
     name = "svm"
     description = "SVC with linear, RBF or polynomial kernel (libsvm, one-vs-one)"
 
-    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int) -> Pipeline:
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
         kernel = params["kernel"]
         model = SVC(
             C=params["C"],
