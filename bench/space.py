@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -181,11 +180,17 @@ def parse_space(text: str, family: str, source: str = "<string>") -> SearchSpace
     return SearchSpace(family=family, params=tuple(params.values()), source=source)
 
 
+def default_space_dir() -> Path:
+    """The shipped spaces: ``bench/search_spaces`` in an installed wheel (pyproject maps the
+    top-level folder there), the repository's ``search_spaces/`` when run from a checkout."""
+    package = Path(__file__).resolve().parent
+    installed = package / "search_spaces"
+    return installed if installed.is_dir() else package.parent / "search_spaces"
+
+
 def space_path(family: str, space_dir: Path | None = None) -> Path:
     """Where a family's YAML lives: ``space_dir`` if given, else the files shipped with bench."""
-    if space_dir is not None:
-        return Path(space_dir) / f"{family}.yaml"
-    return Path(str(resources.files("bench.search_spaces").joinpath(f"{family}.yaml")))
+    return Path(space_dir or default_space_dir()) / f"{family}.yaml"
 
 
 def load_space(family: str, space_dir: Path | None = None) -> SearchSpace:
