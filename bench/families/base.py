@@ -51,6 +51,34 @@ class Family(ABC):
         model.fit(X, y)
         yield 1
 
+    def fit(self, model: Any, X: np.ndarray, y: np.ndarray) -> int:
+        """Fit ``model`` fully, as the refit does, and return the fidelity reached.
+
+        Runs every stage by default; families whose stages are partial refits (training-set
+        size) override it so the refit pays for one fit only.
+        """
+        fidelity = 0
+        for fidelity in self.fit_stages(model, X, y):
+            pass
+        return fidelity
+
+
+def chunk_ends(total: int, chunk: int) -> list[int]:
+    """Where staged fitting reports: every ``chunk`` units, and at ``total``.
+
+    >>> chunk_ends(120, 50)
+    [50, 100, 120]
+    """
+    return [*range(chunk, total, chunk), total]
+
+
+def check_ceiling(family: str, param: str, value: int, ceiling: int) -> int:
+    """Refuse a fidelity above the family's ceiling: the early-stopping horizon
+    (``max_steps``) is derived from it, and a longer trial would be cut there."""
+    if not 1 <= value <= ceiling:
+        raise BenchInputError(f"{family}: {param}={value} is out of range; valid: 1 to {ceiling}")
+    return value
+
 
 _FAMILIES: dict[str, type[Family]] = {}
 

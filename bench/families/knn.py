@@ -1,4 +1,7 @@
-"""k-nearest neighbours: no training, all the cost is at prediction time."""
+"""k-nearest neighbours: no training, all the cost is at prediction time.
+
+Fidelity is the training-set size (see :mod:`bench.families.subsets`): prediction cost grows with it.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ from typing import Any
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 
-from bench.families.base import Family, register_family
+from bench.families.base import register_family
 from bench.families.preprocess import preprocessing_steps
+from bench.families.subsets import RowFidelity
 
 
 @register_family
-class Knn(Family):
+class Knn(RowFidelity):
     name = "knn"
     description = "k-nearest neighbours (Minkowski p=1 or p=2, uniform or distance weights)"
 

@@ -1,4 +1,7 @@
-"""Support vector machines with linear, RBF and polynomial kernels (one conditional space)."""
+"""Support vector machines with linear, RBF and polynomial kernels (one conditional space).
+
+Fidelity is the training-set size (see :mod:`bench.families.subsets`): libsvm scales badly with rows.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ from typing import Any
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
-from bench.families.base import Family, register_family
+from bench.families.base import register_family
 from bench.families.preprocess import preprocessing_steps
+from bench.families.subsets import RowFidelity
 
 
 @register_family
-class Svm(Family):
+class Svm(RowFidelity):
     name = "svm"
     description = "SVC with linear, RBF or polynomial kernel (libsvm, one-vs-one)"
 
@@ -25,7 +29,6 @@ class Svm(Family):
             degree=int(params.get("degree", 3)),
             coef0=params.get("coef0", 0.0),
             cache_size=params.get("cache_size", 500),
-            probability=False,
             random_state=seed,
         )
         return Pipeline([*preprocessing_steps(params, seed), ("model", model)])

@@ -1,0 +1,119 @@
+"""LightGBM gradient-boosted trees, fitted round by round so early stopping can act on them.
+
+The estimator builds LightGBM's ``Dataset`` (the feature binning) once and calls
+``Booster.update`` for each boosting round, reporting every ``CHUNK`` rounds: continuing the
+scikit-learn wrapper with ``init_model`` would re-bin the data at every report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from bench.families.base import Family, check_ceiling, chunk_ends, register_family
+
+#: Boosting rounds between two reports.
+CHUNK = 50
+#: Most rounds a configuration may ask for; with ``CHUNK`` it sets the scheduler's horizon.
+MAX_ROUNDS = 1500
+
+
+class StagedLGBMClassifier(ClassifierMixin, BaseEstimator):
+    """Multiclass LightGBM with a scikit-learn face; ``fit_rounds`` yields as it boosts.
+
+    >>> model = StagedLGBMClassifier(n_rounds=100, chunk=50)
+    >>> # list(model.fit_rounds(X, y)) == [50, 100]; model.predict_proba(X) then works
+    """
+
+    def __init__(
+        self, *, n_rounds: int = 100, chunk: int = CHUNK, learning_rate: float = 0.1, num_leaves: int = 31,
+        max_depth: int = -1, min_child_samples: int = 20, colsample: float = 1.0, subsample: float = 1.0,
+        reg_lambda: float = 0.0, max_bin: int = 255, seed: int = 0, n_jobs: int = 1,
+    ) -> None:
+        self.n_rounds = n_rounds
+        self.chunk = chunk
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.max_depth = max_depth
+        self.min_child_samples = min_child_samples
+        self.colsample = colsample
+        self.subsample = subsample
+        self.reg_lambda = reg_lambda
+        self.max_bin = max_bin
+        self.seed = seed
+        self.n_jobs = n_jobs
+
+    def _params(self, n_classes: int) -> dict[str, Any]:
+        return {
+            "objective": "multiclass", "num_class": n_classes, "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves, "max_depth": self.max_depth,
+            "min_data_in_leaf": self.min_child_samples, "feature_fraction": self.colsample,
+            "bagging_fraction": self.subsample, "bagging_freq": 1 if self.subsample < 1.0 else 0,
+            "lambda_l2": self.reg_lambda, "max_bin": self.max_bin, "num_threads": self.n_jobs,
+            "seed": self.seed, "deterministic": True, "force_col_wise": True, "verbose": -1,
+        }
+
+    def fit_rounds(self, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
+        """Boost ``n_rounds`` rounds, yielding the rounds done after every ``chunk``."""
+        import lightgbm as lgb
+
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        params = self._params(len(self.classes_))
+        train = lgb.Dataset(np.asarray(X), label=codes, params=params, free_raw_data=True)
+        self.booster_ = lgb.Booster(params=params, train_set=train)
+        done = 0
+        for end in chunk_ends(self.n_rounds, self.chunk):
+            for _ in range(end - done):
+                self.booster_.update()
+            done = end
+            yield done
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "StagedLGBMClassifier":
+        for _ in self.fit_rounds(X, y):
+            pass
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "booster_")
+        proba = self.booster_.predict(np.asarray(X), num_threads=self.n_jobs)
+        return np.asarray(proba, dtype=np.float64).reshape(len(X), len(self.classes_))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+@register_family
+class LightGBM(Family):
+    name = "lightgbm"
+    description = "LightGBM gradient-boosted trees (leaf-wise), reported every 50 boosting rounds"
+    fidelity_unit = "rounds"
+
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> StagedLGBMClassifier:
+        import lightgbm  # noqa: F401  (load its OpenMP runtime now, so the trial's thread limits reach it)
+
+        return StagedLGBMClassifier(
+            n_rounds=self.max_fidelity(params),
+            learning_rate=float(params.get("learning_rate", 0.1)),
+            num_leaves=int(params.get("num_leaves", 31)),
+            max_depth=int(params.get("max_depth", -1)),
+            min_child_samples=int(params.get("min_child_samples", 20)),
+            colsample=float(params.get("colsample", 1.0)),
+            subsample=float(params.get("subsample", 1.0)),
+            reg_lambda=float(params.get("reg_lambda", 0.0)),
+            max_bin=int(params.get("max_bin", 255)),
+            seed=seed,
+            n_jobs=n_jobs,
+        )
+
+    def max_steps(self) -> int:
+        return len(chunk_ends(MAX_ROUNDS, CHUNK))
+
+    def max_fidelity(self, params: dict[str, Any]) -> int:
+        return check_ceiling(self.name, "n_rounds", int(params.get("n_rounds", 100)), MAX_ROUNDS)
+
+    def fit_stages(self, model: StagedLGBMClassifier, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
+        yield from model.fit_rounds(X, y)

@@ -1,0 +1,62 @@
+"""Convolutional network in PyTorch: conv blocks (conv, batch norm, ReLU, max-pool), then a linear head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bench.families.base import Family, register_family
+from bench.families.torch_estimator import TorchClassifier, TorchFamily, image_side
+
+
+@dataclass(frozen=True)
+class CnnSpec:
+    """``blocks`` blocks of ``convs`` 3x3 convolutions; the width doubles and the image halves
+    after each block (while it is at least 2 pixels), so 28x28 goes 14, 7, 3 and 8x8 goes 4, 2, 1.
+    """
+
+    width: int = 32
+    blocks: int = 3
+    convs: int = 1
+    batch_norm: bool = True
+    dropout: float = 0.25
+
+    def build(self, n_features: int, n_classes: int) -> Any:
+        from torch import nn
+
+        side = image_side(n_features)
+        layers: list[Any] = [nn.Unflatten(1, (1, side, side))]
+        channels = 1
+        for block in range(self.blocks):
+            out = self.width * 2**block
+            for _ in range(self.convs):
+                layers.append(nn.Conv2d(channels, out, kernel_size=3, padding=1, bias=not self.batch_norm))
+                if self.batch_norm:
+                    layers.append(nn.BatchNorm2d(out))
+                layers.append(nn.ReLU())
+                channels = out
+            if side >= 2:
+                layers.append(nn.MaxPool2d(2))
+                side //= 2
+        layers.append(nn.Flatten())
+        if self.dropout > 0:
+            layers.append(nn.Dropout(self.dropout))
+        layers.append(nn.Linear(channels * side * side, n_classes))
+        return nn.Sequential(*layers)
+
+
+@register_family
+class Cnn(TorchFamily, Family):
+    name = "cnn"
+    description = "PyTorch CNN (3x3 conv blocks with batch norm, max-pool, dropout; optional pixel shifts)"
+    max_epochs = 20
+
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> TorchClassifier:
+        spec = CnnSpec(
+            width=int(params.get("width", 32)),
+            blocks=int(params.get("blocks", 3)),
+            convs=int(params.get("convs", 1)),
+            batch_norm=bool(params.get("batch_norm", True)),
+            dropout=float(params.get("dropout", 0.25)),
+        )
+        return TorchClassifier(spec, **self.training(params, seed=seed, n_jobs=n_jobs, device=device))

@@ -1,0 +1,252 @@
+"""What the PyTorch families share: a scikit-learn-style classifier around a training loop.
+
+``TorchClassifier`` takes a *network spec* (a small picklable object whose ``build(n_features,
+n_classes)`` returns an ``nn.Module``) and the training settings the search space chooses:
+epochs, batch size, optimizer, learning rate and schedule, label smoothing, random pixel shifts.
+``fit_epochs`` trains with mini-batches and yields after every epoch so the scheduler can stop a
+poor trial; ``predict_proba`` evaluates in ``eval()`` mode under ``no_grad``.
+
+Torch is optional: it is imported only when a model is built or fitted, and its absence is a
+:class:`~bench.errors.BenchInputError` that says how to install it.
+
+The data goes to the device once per fit (not per batch); mixed precision (bfloat16, or float16
+with loss scaling where the GPU has no bfloat16) is used on CUDA only. Seeding makes a CPU fit
+repeatable; cuDNN is left in its fast, not bitwise-reproducible, mode on GPUs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from bench.errors import BenchInputError
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("onecycle", "cosine", "constant")
+#: Rows per forward pass when predicting (memory, not accuracy).
+PREDICT_BATCH = 2048
+
+
+def require_torch() -> Any:
+    """Import torch, or fail with the command that installs it."""
+    try:
+        import torch
+    except ImportError:
+        raise BenchInputError(
+            "the PyTorch families (mlp, cnn) need torch: pip install torch "
+            "(or pip install 'bench[torch]'); other families work without it"
+        ) from None
+    return torch
+
+
+def image_side(n_features: int) -> int:
+    """The side of the square image a row of ``n_features`` pixels holds (8 for digits, 28 for MNIST)."""
+    side = math.isqrt(n_features)
+    if side * side != n_features:
+        raise BenchInputError(f"rows of {n_features} features are not square images; valid: a square number of pixels")
+    return side
+
+
+class NetworkSpec(Protocol):
+    """Builds the network for a given input width and class count (see mlp.py, cnn.py)."""
+
+    def build(self, n_features: int, n_classes: int) -> Any: ...
+
+
+def _choice(name: str, value: str, valid: tuple[str, ...]) -> str:
+    if value not in valid:
+        raise BenchInputError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
+def random_shift(images: Any, side: int, max_shift: int, generator: Any) -> Any:
+    """Shift each flattened ``side`` x ``side`` image by up to ``max_shift`` pixels each way
+    (independently per image, zero fill): the classic light augmentation for digits."""
+    import torch
+    import torch.nn.functional as F
+
+    n = images.shape[0]
+    padded = F.pad(images.reshape(n, side, side), (max_shift,) * 4)
+    offsets = torch.randint(0, 2 * max_shift + 1, (2, n, 1), generator=generator, device=images.device)
+    span = torch.arange(side, device=images.device)
+    rows = (offsets[0] + span)[:, :, None]  # (n, side, 1)
+    cols = (offsets[1] + span)[:, None, :]  # (n, 1, side)
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    return padded[batch, rows, cols].reshape(n, side * side)
+
+
+class TorchClassifier(ClassifierMixin, BaseEstimator):
+    """Mini-batch training of ``network`` with the optimizer and schedule given.
+
+    >>> from bench.families.mlp import MlpSpec
+    >>> model = TorchClassifier(MlpSpec(hidden_units=128, layers=1), epochs=3, seed=0)
+    >>> # model.fit(X, y).predict(X), or: for epoch in model.fit_epochs(X, y): ...
+    """
+
+    def __init__(
+        self, network: NetworkSpec, *, epochs: int = 5, batch_size: int = 128, optimizer: str = "adamw",
+        lr: float = 1e-3, weight_decay: float = 1e-4, momentum: float = 0.9, schedule: str = "onecycle",
+        label_smoothing: float = 0.0, shift: int = 0, seed: int = 0, n_jobs: int = 1, device: str = "cpu",
+    ) -> None:
+        self.network = network
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.schedule = schedule
+        self.label_smoothing = label_smoothing
+        self.shift = shift
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.device = device
+
+    # ------------------------------------------------------------------ pieces
+    def _make_optimizer(self, parameters: Any) -> Any:
+        import torch
+
+        if _choice("optimizer", self.optimizer, OPTIMIZERS) == "sgd":
+            return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, nesterov=self.momentum > 0,
+                                   weight_decay=self.weight_decay)
+        return torch.optim.AdamW(parameters, lr=self.lr, weight_decay=self.weight_decay)
+
+    def _make_schedule(self, optimizer: Any, total_steps: int) -> Any:
+        from torch.optim import lr_scheduler
+
+        kind = _choice("schedule", self.schedule, SCHEDULES)
+        if kind == "onecycle":
+            return lr_scheduler.OneCycleLR(optimizer, max_lr=self.lr, total_steps=total_steps)
+        if kind == "cosine":
+            return lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        return lr_scheduler.LambdaLR(optimizer, _constant)
+
+    def _amp_dtype(self) -> Any:
+        """Mixed precision on CUDA only (bfloat16 where the GPU has it); None on CPU."""
+        import torch
+
+        if not str(self.device).startswith("cuda"):
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    # ------------------------------------------------------------------ fitting
+    def fit_epochs(self, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
+        """Train for ``epochs`` epochs, yielding the number of epochs done after each."""
+        torch = require_torch()
+        side = image_side(X.shape[1]) if int(self.shift) > 0 else 0
+        torch.set_num_threads(max(1, int(self.n_jobs)))
+        torch.manual_seed(self.seed)  # weight init and dropout masks
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        device = torch.device(self.device)
+        self.network_ = self.network.build(X.shape[1], len(self.classes_)).to(device)
+        inputs = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)  # once per fit
+        targets = torch.as_tensor(codes, dtype=torch.long, device=device)
+        generator = torch.Generator(device=device).manual_seed(self.seed)  # order and shifts
+        n, batch = len(targets), int(self.batch_size)
+        starts = [s for s in range(0, n, batch) if min(batch, n - s) > 1]  # batch norm needs 2 rows
+        optimizer = self._make_optimizer(self.network_.parameters())
+        schedule = self._make_schedule(optimizer, max(1, len(starts) * int(self.epochs)))
+        amp = self._amp_dtype()
+        scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None  # bfloat16 needs no scaling
+        loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=float(self.label_smoothing))
+        for epoch in range(1, int(self.epochs) + 1):
+            self.network_.train()
+            order = torch.randperm(n, generator=generator, device=device)
+            for start in starts:
+                rows = order[start:start + batch]
+                xb = inputs[rows]
+                if int(self.shift) > 0:
+                    xb = random_shift(xb, side, int(self.shift), generator)
+                with _autocast(amp):
+                    loss = loss_fn(self.network_(xb), targets[rows])
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                schedule.step()
+            yield epoch
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "TorchClassifier":
+        for _ in self.fit_epochs(X, y):
+            pass
+        return self
+
+    # ------------------------------------------------------------------ predicting
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "network_")
+        torch = require_torch()
+        torch.set_num_threads(max(1, int(self.n_jobs)))
+        device = next(self.network_.parameters()).device
+        inputs = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+        self.network_.eval()
+        with torch.no_grad(), _autocast(self._amp_dtype()):
+            parts = [torch.softmax(self.network_(inputs[i:i + PREDICT_BATCH]).float(), dim=1)
+                     for i in range(0, len(inputs), PREDICT_BATCH)]
+        proba = torch.cat(parts).cpu().numpy().astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _autocast(dtype: Any) -> Any:
+    """``torch.autocast`` on CUDA with ``dtype``, or a no-op context when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _constant(step: int) -> float:
+    """LambdaLR factor for a constant learning rate (a module function, so it pickles)."""
+    return 1.0
+
+
+class TorchFamily:
+    """Mixin for the PyTorch families: fidelity in epochs, one report per epoch, GPU-capable."""
+
+    fidelity_unit = "epochs"
+    uses_gpu = True
+    #: Most epochs a configuration may ask for: the early-stopping horizon.
+    max_epochs: int = 30
+
+    def max_steps(self) -> int:
+        return self.max_epochs
+
+    def max_fidelity(self, params: dict[str, Any]) -> int:
+        from bench.families.base import check_ceiling
+
+        return check_ceiling(self.name, "epochs", int(params.get("epochs", 5)), self.max_epochs)  # type: ignore[attr-defined]
+
+    def fit_stages(self, model: TorchClassifier, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
+        yield from model.fit_epochs(X, y)
+
+    def training(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str) -> dict[str, Any]:
+        """The ``TorchClassifier`` settings shared by every torch space (optimizer, schedule...)."""
+        require_torch()  # fail at build time, before any data moves
+        optimizer = _choice("optimizer", params.get("optimizer", "adamw"), OPTIMIZERS)
+        return {
+            "epochs": self.max_fidelity(params),
+            "batch_size": int(params.get("batch_size", 128)),
+            "optimizer": optimizer,
+            "lr": float(params.get(f"{optimizer}_lr", params.get("lr", 1e-3))),
+            "weight_decay": float(params.get("weight_decay", 1e-4)),
+            "momentum": float(params.get("momentum", 0.9)),
+            "schedule": _choice("schedule", params.get("schedule", "onecycle"), SCHEDULES),
+            "label_smoothing": float(params.get("label_smoothing", 0.0)),
+            "shift": int(params.get("shift", 0)),
+            "seed": seed,
+            "n_jobs": n_jobs,
+            "device": device,
+        }

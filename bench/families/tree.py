@@ -1,0 +1,27 @@
+"""A single decision tree: the interpretable baseline, fitted in one shot (no fidelity)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.tree import DecisionTreeClassifier
+
+from bench.families.base import Family, register_family
+
+
+@register_family
+class Tree(Family):
+    name = "tree"
+    description = "CART decision tree (gini or entropy, depth and leaf-size limits, cost-complexity pruning)"
+
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> DecisionTreeClassifier:
+        depth = params.get("max_depth")
+        return DecisionTreeClassifier(
+            criterion=params.get("criterion", "gini"),
+            splitter=params.get("splitter", "best"),
+            max_depth=None if depth is None else int(depth),
+            min_samples_leaf=int(params.get("min_samples_leaf", 1)),
+            max_features=params.get("max_features"),
+            ccp_alpha=float(params.get("ccp_alpha", 0.0)),
+            random_state=seed,
+        )

@@ -1,0 +1,74 @@
+"""Whole runs of the new families through Ray Tune: early stopping and per-trial thread limits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import bench
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_asha_prunes_mlp_trials_at_lower_epochs(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    spaces = tmp_path / "spaces"
+    spaces.mkdir()
+    # every trial asks for 9 epochs; only the learning rate varies, over a range wide enough
+    # that some trials are clearly behind at the first rungs (epochs 1 and 3)
+    (spaces / "mlp.yaml").write_text(
+        "params:\n"
+        "  hidden_units: {type: fixed, value: 64}\n"
+        "  layers: {type: fixed, value: 1}\n"
+        "  epochs: {type: fixed, value: 9}\n"
+        "  batch_size: {type: fixed, value: 64}\n"
+        "  schedule: {type: fixed, value: constant}\n"
+        "  adamw_lr: {type: float, low: 1.0e-5, high: 3.0e-2, log: true}\n"
+    )
+    result = run_cli("run", "--family", "mlp", "--trials", "12", "--sampler", "random", "--scheduler", "asha",
+                     "--max-concurrent", "2", "--space-dir", str(spaces), "--results-dir", str(tmp_path / "r"),
+                     "--no-progress")
+    assert result.returncode == 0, result.stderr
+    results = bench.load(tmp_path / "r")
+    trials, history = results.trials, results.history
+    assert set(trials["status"]) == {"completed", "pruned"}, trials[["status", "fidelity", "error"]]
+    completed = trials[trials["status"] == "completed"]
+    pruned = trials[trials["status"] == "pruned"]
+    assert (completed["fidelity"] == 9).all()
+    assert pruned["fidelity"].max() < completed["fidelity"].min()
+    assert (pruned["fidelity"] == pruned["steps"]).all()
+    # history holds every report of every trial, one per epoch
+    for _, trial in trials.iterrows():
+        reports = history[history["trial_id"] == trial["trial_id"]].sort_values("step")
+        assert reports["step"].tolist() == list(range(1, trial["steps"] + 1))
+        assert reports["fidelity"].tolist() == reports["step"].tolist()
+    assert results.final.iloc[0]["fidelity"] == 9
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to give a trial two threads")
+def test_trials_keep_to_their_cpus(tmp_path: Path) -> None:
+    families = ["lightgbm", "knn"] + (["mlp"] if _has_torch() else [])
+    args = ["--trials", "3", "--train-size", "400", "--sampler", "random", "--no-progress"]
+    one = run_cli("run", *sum((["--family", f] for f in families), []), *args, "--max-concurrent", "2",
+                  "--cpus-per-trial", "1", "--results-dir", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    results = bench.load(tmp_path / "one")
+    assert set(results.trials["family"]) == set(families)
+    assert (results.trials["max_threads"] == 1).all(), results.trials[["family", "max_threads"]]
+    assert (results.history["max_threads"] == 1).all()
+    assert (results.final["max_threads"] == 1).all()
+    # the figure is the limit the trial got, not a constant: two cores give two threads
+    two = run_cli("run", "--family", "lightgbm", *args, "--cpus-per-trial", "2", "--results-dir", str(tmp_path / "two"))
+    assert two.returncode == 0, two.stderr
+    assert (bench.load(tmp_path / "two").trials["max_threads"] == 2).all()
+
+
+def _has_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True

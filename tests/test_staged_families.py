@@ -1,0 +1,98 @@
+"""Staged fitting of the tree ensembles (trees, boosting rounds) and of svm/knn (training-set size)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.datasets import get_dataset
+from bench.errors import BenchInputError
+from bench.families import create_family
+from bench.families.subsets import FRACTIONS, nested_subsets
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = get_dataset("digits").load()
+    return data.X_train, data.y_train, data.X_test, data.y_test
+
+
+def test_forest_grown_in_chunks_equals_one_fit(digits) -> None:
+    X, y, X_test, _ = digits
+    forest = create_family("forest")
+    params = {"kind": "random_forest", "n_estimators": 120, "max_features": 0.1}
+    staged = forest.build(params, seed=0, n_jobs=1)
+    assert list(forest.fit_stages(staged, X[:500], y[:500])) == [50, 100, 120]
+    assert len(staged.estimators_) == 120
+    one_shot = forest.build(params, seed=0, n_jobs=1).set_params(warm_start=False).fit(X[:500], y[:500])
+    assert np.array_equal(staged.predict_proba(X_test), one_shot.predict_proba(X_test))
+
+
+def test_extra_trees_is_a_choice_of_the_forest() -> None:
+    model = create_family("forest").build({"kind": "extra_trees", "n_estimators": 100, "bootstrap": False}, seed=0, n_jobs=1)
+    assert type(model).__name__ == "ExtraTreesClassifier" and model.n_jobs == 1
+    with pytest.raises(BenchInputError, match="unknown kind 'gbm'; valid kinds: random_forest, extra_trees"):
+        create_family("forest").build({"kind": "gbm"}, seed=0, n_jobs=1)
+
+
+def test_lightgbm_boosts_in_chunks_and_gains_from_more_rounds(digits) -> None:
+    X, y, X_test, y_test = digits
+    family = create_family("lightgbm")
+    model = family.build({"n_rounds": 130, "learning_rate": 0.05, "num_leaves": 8}, seed=0, n_jobs=1)
+    accuracies = []
+    for rounds in family.fit_stages(model, X, y):
+        assert model.booster_.current_iteration() == rounds
+        accuracies.append((rounds, (model.predict(X_test) == y_test).mean()))
+    assert [r for r, _ in accuracies] == [50, 100, 130]
+    assert accuracies[-1][1] > accuracies[0][1] > 0.8
+    assert model.predict_proba(X_test).shape == (len(y_test), 10)
+
+
+@pytest.mark.parametrize(("family", "param"), [("forest", "n_estimators"), ("lightgbm", "n_rounds"), ("cnn", "epochs")])
+def test_fidelity_above_the_horizon_is_refused(family: str, param: str) -> None:
+    model_family = create_family(family)
+    too_many = 10**6
+    with pytest.raises(BenchInputError, match=f"{family}: {param}={too_many} is out of range"):
+        model_family.max_fidelity({param: too_many})
+    # the horizon the scheduler gets covers the largest allowed value
+    assert model_family.max_steps() >= 2
+
+
+def test_nested_subsets_grow_stratified_and_repeat() -> None:
+    y = np.repeat(np.arange(10), 90)
+    stages = nested_subsets(y, FRACTIONS, seed=0)
+    assert [p for p, _ in stages] == [11, 33, 100]
+    assert [len(rows) for _, rows in stages] == [100, 300, 900]
+    for (_, small), (_, large) in zip(stages, stages[1:]):
+        assert set(small) <= set(large)
+    assert all(np.bincount(y[rows]).min() == np.bincount(y[rows]).max() for _, rows in stages)
+    again = nested_subsets(y, FRACTIONS, seed=0)
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(stages, again))
+
+
+def test_stages_too_small_to_hold_every_class_are_skipped() -> None:
+    y = np.repeat(np.arange(10), 30)  # a ninth would be 33 rows: about three per class
+    assert [p for p, _ in nested_subsets(y, FRACTIONS, seed=0)] == [33, 100]
+    assert [p for p, _ in nested_subsets(y[:200], FRACTIONS, seed=0)] == [100]
+
+
+@pytest.mark.parametrize(("family", "params"), [
+    ("svm", {"kernel": "rbf", "C": 10.0, "gamma": 0.02}),
+    ("knn", {"n_neighbors": 3, "weights": "distance"}),
+])
+def test_kernel_families_score_on_growing_training_sets(family: str, params: dict, digits) -> None:
+    X, y, _, _ = digits
+    model_family = create_family(family)
+    model = model_family.build(params, seed=0, n_jobs=1)
+    seen = []
+    for percent in model_family.fit_stages(model, X, y):
+        seen.append((percent, model[-1].n_samples_fit_ if family == "knn" else int(model[-1].n_support_.sum())))
+    assert [p for p, _ in seen] == [11, 33, 100] and model_family.max_fidelity(params) == 100
+    if family == "knn":
+        assert [n for _, n in seen] == [round(len(y) / 9), round(len(y) / 3), len(y)]
+    else:
+        assert seen[0][1] < seen[1][1] < seen[2][1]  # more rows, more support vectors
+    # the refit fits once, on every row
+    refit = model_family.build(params, seed=0, n_jobs=1)
+    assert model_family.fit(refit, X, y) == 100
+    assert np.array_equal(refit.predict(X), model.predict(X))
