@@ -1,0 +1,49 @@
+"""What every figure shares: escaping of run strings, a stable colour per family, the layout.
+
+Plotly draws text as SVG and interprets a few HTML-like tags in it; escaping every string from
+a run (Plotly turns the entities back into the literal characters) makes a hostile name show
+as text rather than markup.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Iterable
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+
+def esc(value: object) -> str:
+    """A run string made safe for Plotly text (labels, titles, hover, tick text)."""
+    return html.escape(str(value))
+
+
+def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells and column names are escaped, numbers untouched."""
+    out = frame.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]) and not pd.api.types.is_bool_dtype(out[column]):
+            out[column] = out[column].map(lambda v: v if v is None or (isinstance(v, float) and pd.isna(v)) else esc(v))
+    return out.rename(columns=esc)
+
+
+def param_label(column: str) -> str:
+    """``params_C`` -> ``C``, escaped."""
+    return esc(column.removeprefix("params_"))
+
+
+def family_colors(families: Iterable[str]) -> dict[str, str]:
+    """One colour per (escaped) family name, the same in every figure of a report."""
+    palette = px.colors.qualitative.Plotly
+    return {esc(f): palette[i % len(palette)] for i, f in enumerate(dict.fromkeys(families))}
+
+
+def styled(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    """The report's common layout; ``title`` must already be escaped."""
+    fig.update_layout(
+        title={"text": title, "x": 0.02, "xanchor": "left"}, height=height, template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 60, "b": 50}, legend={"title": {"text": ""}},
+    )
+    return fig

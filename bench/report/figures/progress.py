@@ -1,0 +1,22 @@
+"""Best-so-far validation accuracy of each search, against trial number or wall time."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from bench.report.figures.common import escape_frame, styled
+
+
+def best_so_far_figure(curves: pd.DataFrame, x: str, x_title: str, colors: dict[str, str], title: str) -> go.Figure:
+    """One line per search (run, seed), coloured by family, dashed by sampler when they differ."""
+    frame = escape_frame(curves.sort_values(x))
+    dash = "sampler" if "sampler" in frame and frame["sampler"].nunique() > 1 else None
+    fig = px.line(
+        frame, x=x, y="best_val_accuracy", color="family", line_group="search", line_dash=dash,
+        color_discrete_map=colors, markers=True, line_shape="hv",
+        hover_data=[c for c in ("run_id", "seed", "sampler", "val_accuracy") if c in frame],
+        labels={x: x_title, "best_val_accuracy": "best validation accuracy so far", "val_accuracy": "this trial"},
+    )
+    return styled(fig, title)

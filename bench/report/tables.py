@@ -1,0 +1,88 @@
+"""HTML tables of the report: leaderboard, published vs reproduced, and each run's manifest.
+
+Every cell is escaped here, once, at the point where text becomes HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import pandas as pd
+
+from bench.leaderboard import COLUMNS, fmt, formatted
+
+
+def html_table(frame: pd.DataFrame, headers: dict[str, str], css: str = "grid", titles: pd.DataFrame | None = None) -> str:
+    """A plain table of text cells; ``titles`` (same shape) become hover tooltips."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers.values())
+    rows = []
+    for index, row in frame.iterrows():
+        cells = []
+        for column in headers:
+            tip = titles.at[index, column] if titles is not None and column in titles else None
+            attr = f' title="{html.escape(str(tip))}"' if tip else ""
+            cells.append(f"<td{attr}>{html.escape(str(row[column]))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table class='{css}'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def leaderboard_table(board: pd.DataFrame) -> str:
+    """The same strings the terminal prints, plus the baseline's source (citation on hover)."""
+    cells = formatted(board)
+    cells["published_source"] = [s if s else "-" for s in board["published_source"]]
+    headers = {"dataset": "dataset", **COLUMNS, "published_source": "baseline source"}
+    if board["dataset"].nunique() <= 1:
+        headers.pop("dataset")
+    tips = pd.DataFrame({"published_source": board["published_citation"]}, index=board.index)
+    return html_table(cells, headers, css="grid board", titles=tips)
+
+
+REPRODUCTION_HEADERS = {
+    "dataset": "dataset", "classifier": "classifier", "published_accuracy": "published", "test_accuracy": "reproduced",
+    "test_accuracy_std": "± std", "difference": "difference", "verdict": "verdict", "source": "source", "baseline_id": "baseline",
+}
+
+
+def reproduction_table(rows: pd.DataFrame) -> str:
+    """Published vs reproduced accuracy, row by row, as ``bench reproduce`` wrote them."""
+    headers = {c: h for c, h in REPRODUCTION_HEADERS.items() if c in rows}
+    cells = pd.DataFrame({c: [fmt("published_difference" if c == "difference" else c, v) for v in rows[c]] for c in headers},
+                         index=rows.index)
+    return html_table(cells, headers, css="grid board")
+
+
+MANIFEST_FIELDS = ("run_id", "name", "kind", "status", "command", "git_revision", "started_at", "finished_at", "seeds", "families")
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _value(value: Any) -> str:
+    """Scalars and flat lists inline, flat mappings as ``key: value`` lines, anything deeper as JSON."""
+    if isinstance(value, list) and all(map(_scalar, value)):
+        return f"<code>{html.escape(', '.join(map(str, value)))}</code>"
+    if isinstance(value, dict) and all(map(_scalar, value.values())):
+        return "<br>".join(f"<code>{html.escape(str(k))}: {html.escape(str(v))}</code>" for k, v in value.items())
+    if isinstance(value, (dict, list)):
+        return f"<pre>{html.escape(json.dumps(value, indent=1, sort_keys=True, default=str))}</pre>"
+    return f"<code>{html.escape(str(value))}</code>"
+
+
+def manifest_html(manifest: dict[str, Any]) -> str:
+    """One run's manifest: command, versions, hardware, seeds, dataset and its checksums."""
+    dataset = manifest.get("dataset") if isinstance(manifest.get("dataset"), dict) else {"name": manifest.get("dataset")}
+    options = manifest.get("options") or {}
+    fields: list[tuple[str, Any]] = [(k, manifest[k]) for k in MANIFEST_FIELDS if manifest.get(k) not in (None, "", [])]
+    fields += [(f"option {k}", options[k]) for k in ("sampler", "trials", "time_budget_s", "scheduler", "train_size") if options.get(k) is not None]
+    fields += [
+        ("dataset", dataset.get("name")), ("dataset source", dataset.get("source")), ("split sizes", dataset.get("sizes")),
+        ("dataset checksums (SHA-256)", dataset.get("checksums_sha256")),
+        ("versions", manifest.get("versions")), ("hardware", manifest.get("hardware")), ("cluster", manifest.get("cluster")),
+    ]
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_value(v)}</td></tr>" for k, v in fields if v not in (None, "", {}, []))
+    label = " · ".join(str(manifest[k]) for k in ("run_id", "name", "kind") if manifest.get(k))
+    summary = html.escape(label or "run")
+    return f"<details open><summary>{summary}</summary><table class='manifest'>{rows}</table></details>"

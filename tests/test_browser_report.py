@@ -1,0 +1,95 @@
+"""A real headless Chromium opens reports from real runs, with the network cut off.
+
+Skipped, with the reason, only when no Chromium is installed (``apt-get install chromium``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import run_cli
+from test_report import HOSTILE, Runs, combined, runs  # noqa: F401  (shared session fixtures)
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = next((p for p in (os.environ.get("BENCH_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+                             "/usr/bin/chromium") if p and Path(p).is_file()), None)
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("no Chromium installed (apt-get install chromium, or set BENCH_CHROMIUM=/path/to/chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install '.[test]')")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+class Opened:
+    """A page loaded offline, with what it tried to fetch, logged as errors, or alerted."""
+
+    def __init__(self, browser: Any, path: Path) -> None:
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.page.route("**/*", self._offline)
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", self._dialog)
+        self.page.goto(path.resolve().as_uri(), wait_until="load")
+        self.page.wait_for_function("() => document.querySelectorAll('.plotly-graph-div').length > 0")
+
+    def _offline(self, route: Any) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:  # the network is off: anything else is a failure of self-containment
+            self.requests.append(route.request.url)
+            route.abort()
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def figure_roots(self) -> dict[str, int]:
+        return self.page.evaluate(
+            "() => Object.fromEntries([...document.querySelectorAll('.plotly-graph-div')]"
+            ".map(d => [d.id, d.querySelectorAll('svg.main-svg').length]))")
+
+
+def test_report_of_several_families_draws_every_figure_offline(browser: Any, combined: Path, tmp_path: Path) -> None:
+    opened = Opened(browser, combined)
+    roots = opened.figure_roots()
+    assert {"fig-leaderboard", "fig-cost", "fig-params-digits-svm", "fig-params-digits-knn",
+            "fig-confusion-digits-svm", "fig-confusion-digits-knn"} <= set(roots)
+    assert all(count > 0 for count in roots.values()), roots
+    assert opened.errors == [] and opened.requests == [] and opened.dialogs == []
+    text = opened.page.inner_text("body")
+    assert "Leaderboard" in text and "knn" in text and "svm" in text
+    shot = Path(os.environ.get("BENCH_SCREENSHOT_DIR", tmp_path)) / "report.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    opened.page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000  # a drawn page, not a blank one
+    opened.page.close()
+
+
+def test_hostile_name_and_parameter_show_as_text(browser: Any, runs: Runs, tmp_path: Path) -> None:
+    output = tmp_path / "hostile.html"
+    result = run_cli("report", str(runs.hostile), "--output", str(output), "--title", HOSTILE)
+    assert result.returncode == 0, result.stderr
+    opened = Opened(browser, output)
+    assert opened.dialogs == [] and opened.errors == []
+    assert HOSTILE in opened.page.inner_text("header h1")
+    assert HOSTILE in opened.page.inner_text("#runs")  # the manifest's run name
+    svg_text = opened.page.evaluate("() => [...document.querySelectorAll('#fig-params-digits-knn text')].map(t => t.textContent)")
+    assert HOSTILE in svg_text  # the parameter value as a tick label, literally
+    assert opened.page.evaluate("() => [...document.scripts].filter(s => s.textContent.trim() === 'alert(1)').length") == 0
+    opened.page.close()
