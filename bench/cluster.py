@@ -61,8 +61,8 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[di
     kwargs: dict = dict(logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
     if address:
         kwargs["address"] = address
-    else:
-        kwargs.update(num_cpus=num_cpus, _node_ip_address="127.0.0.1")
+    else:  # "local": always a new instance, never whichever `ray start` cluster happens to run here
+        kwargs.update(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1")
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:

@@ -2,7 +2,7 @@
 
 Every intermediate report becomes a ``history`` row; every ended trial a ``trials`` row with
 its status (completed, pruned, failed), hyperparameters, last validation scores, placement,
-and error text. Rows are plain dicts so the runner can write them at any moment.
+and error text. Rows go to the run's journal the moment they exist.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from typing import Any, Callable
 
 from ray import tune
 
+from bench.journal import Journal
+
 SCORE_KEYS = (
     "val_accuracy", "val_balanced_accuracy", "val_precision_macro", "val_recall_macro",
-    "val_f1_macro", "val_log_loss", "val_predict_seconds", "fit_seconds", "fidelity",
+    "val_f1_macro", "val_log_loss", "val_predict_seconds", "fit_seconds", "fidelity", "max_threads",
 )
 
 
@@ -45,17 +47,22 @@ class TrialRecorder(tune.Callback):
         self,
         base: dict[str, Any],
         max_fidelity: Callable[[dict[str, Any]], int],
+        journal: Journal,
+        first_number: int = 0,
+        best: float = math.nan,
         on_change: Callable[[int, float], None] | None = None,
     ) -> None:
         self.base = base
         self.max_fidelity = max_fidelity
+        self.journal = journal
         self.on_change = on_change
-        self.trial_rows: list[dict[str, Any]] = []
-        self.history_rows: list[dict[str, Any]] = []
+        self.first_number = first_number
+        self.finished = 0
         self._numbers: dict[str, int] = {}
         self._started: dict[str, tuple[str, float]] = {}
         self._last: dict[str, dict[str, Any]] = {}
-        self.best = math.nan
+        self._finished: set[str] = set()
+        self.best = best
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment state; the live display stays behind.
@@ -65,7 +72,7 @@ class TrialRecorder(tune.Callback):
         self.__dict__.update(state, on_change=None)
 
     def _number(self, trial: Any) -> int:
-        return self._numbers.setdefault(trial.trial_id, len(self._numbers))
+        return self._numbers.setdefault(trial.trial_id, self.first_number + len(self._numbers))
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._number(trial)
@@ -73,7 +80,7 @@ class TrialRecorder(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self._last[trial.trial_id] = result
-        self.history_rows.append({
+        self.journal.append("history", {
             **self.base,
             "trial_id": trial.trial_id,
             "trial_number": self._number(trial),
@@ -87,12 +94,24 @@ class TrialRecorder(tune.Callback):
         result = self._last.get(trial.trial_id, {})
         if not result:  # stopped before its first report (e.g. the time budget ran out)
             return self._finish(trial, "failed", "stopped before its first report")
+        if result.get("error"):  # the trial caught its own exception and reported it
+            return self._finish(trial, "failed", str(result["error"]))
         reached = int(result.get("fidelity", 0))
         status = "completed" if reached >= self.max_fidelity(dict(trial.config)) else "pruned"
         self._finish(trial, status, None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, "failed", error_text(trial))
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        """Trials the time budget cut off: stopped early, so pruned at the fidelity they reached."""
+        for trial in trials:
+            if trial.trial_id in self._finished or trial.trial_id not in self._started:
+                continue
+            if self._last.get(trial.trial_id):
+                self._finish(trial, "pruned", None)
+            else:
+                self._finish(trial, "failed", "stopped by the time budget before its first report")
 
     def _finish(self, trial: Any, status: str, error: str | None) -> None:
         result = self._last.get(trial.trial_id, {})
@@ -111,11 +130,16 @@ class TrialRecorder(tune.Callback):
             "started_at": started_at,
             "finished_at": _now(),
             "wall_seconds": time.monotonic() - started,
+            "retries": int(getattr(trial, "num_failures", 0)),  # restarts after a lost worker or node
             "error": error,
         }
-        self.trial_rows.append(row)
-        accuracy = result.get("val_accuracy")
-        if status != "failed" and accuracy is not None and not (accuracy <= self.best):
+        if status == "failed":
+            row.update({k: None for k in SCORE_KEYS if k.startswith("val_")})
+        self.journal.append("trial", row)
+        self._finished.add(trial.trial_id)
+        self.finished += 1
+        accuracy = row.get("val_accuracy")
+        if accuracy is not None and not (accuracy <= self.best):
             self.best = float(accuracy)
         if self.on_change:
-            self.on_change(len(self.trial_rows), self.best)
+            self.on_change(self.first_number + self.finished, self.best)

@@ -17,7 +17,9 @@ import pandas as pd
 
 from bench.errors import BenchInputError
 
-TABLES = ("trials", "history", "final", "predictions")
+TABLES = ("trials", "history", "final", "predictions", "samples")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -29,6 +31,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -67,6 +70,7 @@ class Results:
     history: pd.DataFrame
     final: pd.DataFrame
     predictions: pd.DataFrame
+    samples: pd.DataFrame = field(default_factory=pd.DataFrame)
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
 

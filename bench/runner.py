@@ -14,17 +14,19 @@ import secrets
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no per-trial CSV/JSON/TB files
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C reaches bench, which saves and says how to resume
 
 import warnings
 
 import optuna
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
@@ -33,6 +35,7 @@ from bench.datasets import LoadedDataset, get_dataset
 from bench.datasets.splits import subsample, validation_split
 from bench.errors import BenchInputError
 from bench.families import create_family, list_families
+from bench.journal import Journal
 from bench.manifest import build_manifest
 from bench.progress import RunProgress
 from bench.recorder import TrialRecorder
@@ -61,7 +64,9 @@ class RunOptions:
     gpus_per_trial: float = 0.0
     scheduler: str = "auto"
     max_concurrent: int | None = None
+    max_failures: int = 2
     address: str | None = None
+    storage: str | None = None
     data_dir: Path | None = None
     train_size: int | None = None
     results_dir: Path = Path("results")
@@ -78,7 +83,7 @@ class RunOptions:
                 expanded = list_families() if name == "all" else [create_family(name).name]
                 names.extend(n for n in expanded if n not in names)
         if not names:
-            raise BenchInputError(f"no family given; valid families: {', '.join(list_families())}, all")
+            raise BenchInputError(f"--family is required (or --resume RUN); valid families: {', '.join(list_families())}, all")
         return names
 
 
@@ -147,9 +152,14 @@ def prepare_data(loaded: LoadedDataset, train_size: int | None, val_fraction: fl
 
 
 class Run:
-    """One invocation of ``bench run``: owns the run folder and its tables."""
+    """One run folder: a new ``bench run`` or a ``--resume`` of an interrupted one.
 
-    def __init__(self, options: RunOptions, console: Console | None = None) -> None:
+    Rows go to ``journal.jsonl`` as they happen and the Parquet tables are rebuilt from it, so a
+    Ctrl-C or a killed driver loses only the trials that were in flight. The Optuna study lives
+    in an Optuna journal file beside it, so a resumed search continues from what it learnt.
+    """
+
+    def __init__(self, options: RunOptions, console: Console | None = None, resume_dir: Path | None = None) -> None:
         self.options = options
         self.console = console or Console(stderr=True)
         # Validate everything a user can get wrong before any compute is spent.
@@ -160,27 +170,55 @@ class Run:
             make_scheduler(options.scheduler, create_family(family))
         if options.gpus_per_trial < 0:
             raise BenchInputError(f"--gpus-per-trial {options.gpus_per_trial} must be 0 or more")
+        if options.max_failures < 0:
+            raise BenchInputError(f"--max-failures {options.max_failures} must be 0 or more")
         self.dataset = get_dataset(options.dataset)
         check_writable(Path(options.results_dir))
         check_address(options.address)
         self.loaded = self.dataset.load(options.data_dir)
         self.search_data, self.final_data = prepare_data(self.loaded, options.train_size, self.dataset.val_fraction)
-        self.run_id = make_run_id(options.name, options.dataset, self.families)
-        self.run_dir = check_writable(Path(options.results_dir) / self.run_id).resolve()
-        self.trial_rows: list[dict[str, Any]] = []
-        self.history_rows: list[dict[str, Any]] = []
-        self.final_rows: list[dict[str, Any]] = []
-        self.prediction_frames: list[pd.DataFrame] = []
-        self.started = datetime.now(timezone.utc).isoformat()
+        if resume_dir is None:
+            self.run_id = make_run_id(options.name, options.dataset, self.families)
+            self.run_dir = check_writable(Path(options.results_dir) / self.run_id).resolve()
+            self.started = datetime.now(timezone.utc).isoformat()
+        else:
+            self.run_dir = check_writable(Path(resume_dir)).resolve()
+            previous = json.loads((self.run_dir / "manifest.json").read_text())
+            self.run_id, self.started = previous["run_id"], previous["started_at"]
+        self.journal = Journal(self.run_dir / "journal.jsonl")
+        self.optuna_storage_path = self.run_dir / "optuna-journal.log"
         self.cluster: dict[str, Any] = {}
         self.status = "running"
         self.gpus_available = 0.0
+
+    @classmethod
+    def resume(cls, run_dir: Path, console: Console | None = None, address: str | None = None,
+               progress: bool = True) -> "Run":
+        """Reopen an interrupted run with the options it was started with."""
+        manifest_path = Path(run_dir) / "manifest.json"
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            saved = manifest["options"]
+        except (OSError, ValueError, KeyError):
+            raise BenchInputError(f"--resume {run_dir}: not a run folder (no readable manifest.json)") from None
+        if manifest.get("status") == "finished":
+            raise BenchInputError(f"--resume {run_dir}: that run already finished; nothing to resume")
+        known = {f.name for f in fields(RunOptions)}
+        values = {k: v for k, v in saved.items() if k in known}
+        for key in ("data_dir", "results_dir", "space_dir"):
+            if values.get(key) is not None:
+                values[key] = Path(values[key])
+        values.update(progress=progress, command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]))
+        if address is not None:
+            values["address"] = address
+        return cls(RunOptions(**values), console, resume_dir=Path(run_dir))
 
     # ----------------------------------------------------------------- writing
     def manifest(self) -> dict[str, Any]:
         o = self.options
         return build_manifest(
             run_id=self.run_id,
+            kind="search",
             name=o.name,
             command=o.command or shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
             status=self.status,
@@ -204,13 +242,17 @@ class Run:
         )
 
     def write(self) -> None:
-        """Write every table and the manifest, atomically; safe to call at any point."""
-        write_table(pd.DataFrame(self.trial_rows), self.run_dir / "trials.parquet")
-        write_table(pd.DataFrame(self.history_rows), self.run_dir / "history.parquet")
-        write_table(pd.DataFrame(self.final_rows), self.run_dir / "final.parquet")
-        predictions = pd.concat(self.prediction_frames, ignore_index=True) if self.prediction_frames else pd.DataFrame()
-        write_table(predictions, self.run_dir / "predictions.parquet")
+        """Rebuild the tables from the journal and write them and the manifest, atomically."""
+        rows = self.journal.rows()
+        write_table(pd.DataFrame(rows["trial"]), self.run_dir / "trials.parquet")
+        write_table(pd.DataFrame(rows["history"]), self.run_dir / "history.parquet")
+        write_table(pd.DataFrame(rows["final"]), self.run_dir / "final.parquet")
+        if not (self.run_dir / "predictions.parquet").exists():
+            write_table(pd.DataFrame(), self.run_dir / "predictions.parquet")
         write_json(self.manifest(), self.run_dir / "manifest.json")
+
+    def resume_command(self) -> str:
+        return shlex.join(["python", "-m", "bench", "run", "--resume", str(self.run_dir)])
 
     # ----------------------------------------------------------------- running
     def execute(self) -> Path:
@@ -221,12 +263,18 @@ class Run:
 
             self.cluster = {"resources": resources, "nodes": len([n for n in ray.nodes() if n.get("Alive")])}
             self.gpus_available = float(resources.get("GPU", 0.0))
+            if self.cluster["nodes"] > 1 and not o.storage:
+                self.console.print("note: multi-node cluster without --storage: trials run without checkpoints "
+                                   "and Ray Tune's state stays on this driver")
             search_ref = DataHandle(ray.put(self.search_data))
             final_ref = ray.put(self.final_data)
             try:
                 with RunProgress(self.console, enabled=o.progress) as progress:
+                    done = {(r["family"], r["seed"]) for r in self.journal.rows()["final"]}
                     for seed in o.seeds:
                         for family in self.families:
+                            if (family, seed) in done:
+                                continue
                             self._search_and_refit(family, seed, search_ref, final_ref, progress)
                             self.write()
                 self.status = "finished"
@@ -239,51 +287,77 @@ class Run:
                 self.write()
         return self.run_dir
 
-    def _search_and_refit(self, family: str, seed: int, search_ref: DataHandle, final_ref: Any, progress: RunProgress) -> None:
-        import ray
-        from ray import tune
+    def _finished_trials(self, family: str, seed: int) -> list[dict[str, Any]]:
+        return [r for r in self.journal.rows()["trial"] if r["family"] == family and r["seed"] == seed]
+
+    def _searcher(self, family: str, seed: int, restarted: int) -> Any:
+        """Optuna behind Ray Tune, its study kept in a file so a resume continues it."""
         from ray.tune.search.optuna import OptunaSearch
+
+        space = self.spaces[family]
+        study_name = f"{self.run_id}/{family}/seed{seed}"
+        storage = optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(self.optuna_storage_path))
+        )
+        for summary in optuna.get_all_study_summaries(storage):
+            if summary.study_name == study_name:  # trials in flight when the driver died
+                study = optuna.load_study(study_name=study_name, storage=storage)
+                for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                    storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        # a resumed search draws fresh randomness rather than replaying the first proposals
+        sampler_seed = seed if not restarted else int(np.random.SeedSequence([seed, restarted]).generate_state(1)[0])
+        return OptunaSearch(
+            space=space, metric="val_accuracy", mode="max", study_name=study_name, storage=storage,
+            sampler=create_sampler(self.options.sampler, sampler_seed, space),
+        )
+
+    def _search_and_refit(self, family: str, seed: int, search_ref: DataHandle, final_ref: Any, progress: RunProgress) -> None:
+        from ray import tune
 
         o = self.options
         model_family = create_family(family)
-        space = self.spaces[family]
+        previous = self._finished_trials(family, seed)
+        spent = _span_seconds(previous)
         trials = o.trials if o.trials is not None else (-1 if o.time_budget_s else DEFAULT_TRIALS)
+        remaining = trials - len(previous) if trials > 0 else -1
+        budget = max(o.time_budget_s - spent, 1.0) if o.time_budget_s else None
         gpus = self.gpus_for(model_family)
-        study_name = f"{self.run_id}/{family}/seed{seed}"
         task = progress.add(f"{family} seed {seed}" if len(o.seeds) > 1 else family, trials if trials > 0 else None)
+        scored = [r["val_accuracy"] for r in previous if r.get("val_accuracy") is not None]
         recorder = TrialRecorder(
             base={"run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed,
                   "sampler": o.sampler, "cpus": o.cpus_per_trial, "gpus": gpus},
-            max_fidelity=model_family.max_fidelity,
+            max_fidelity=model_family.max_fidelity, journal=self.journal, first_number=len(previous),
+            best=max(scored) if scored else math.nan,
             on_change=lambda done, best: progress.update(task, done, best),
         )
-        searcher = OptunaSearch(
-            space=space, metric="val_accuracy", mode="max",
-            sampler=create_sampler(o.sampler, seed, space), study_name=study_name,
-        )
-        trainable = tune.with_resources(
-            tune.with_parameters(_trial_entry, data=search_ref, family=family, seed=seed, cpus=o.cpus_per_trial, gpus=gpus),
-            {"cpu": o.cpus_per_trial, "gpu": gpus},
-        )
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher, scheduler=make_scheduler(o.scheduler, model_family), num_samples=trials, time_budget_s=o.time_budget_s,
-                max_concurrent_trials=o.max_concurrent, reuse_actors=True,
-                trial_name_creator=trial_dirname, trial_dirname_creator=trial_dirname,
-            ),
-            run_config=tune.RunConfig(
-                name=f"{family}-seed{seed}", storage_path=str(self.run_dir / "tune"), verbose=0,
-                callbacks=[recorder], failure_config=tune.FailureConfig(max_failures=0),
-            ),
-        )
-        search_started = time.monotonic()
-        tuner.fit()
-        search_seconds = time.monotonic() - search_started
-        self.trial_rows.extend(recorder.trial_rows)
-        self.history_rows.extend(recorder.history_rows)
-        progress.finish(task, len(recorder.trial_rows))
-        self._refit(family, seed, gpus, recorder.trial_rows, search_seconds, final_ref)
+        progress.update(task, len(previous), recorder.best)
+        search_seconds = 0.0
+        if remaining != 0:
+            trainable = tune.with_resources(
+                tune.with_parameters(_trial_entry, data=search_ref, family=family, seed=seed, cpus=o.cpus_per_trial, gpus=gpus),
+                {"cpu": o.cpus_per_trial, "gpu": gpus},
+            )
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=self._searcher(family, seed, restarted=len(previous)),
+                    scheduler=make_scheduler(o.scheduler, model_family), num_samples=remaining,
+                    time_budget_s=budget, max_concurrent_trials=o.max_concurrent, reuse_actors=True,
+                    trial_name_creator=trial_dirname, trial_dirname_creator=trial_dirname,
+                ),
+                run_config=tune.RunConfig(
+                    name=f"{family}-seed{seed}" + (f"-resumed{len(previous)}" if previous else ""),
+                    storage_path=o.storage or str(self.run_dir / "tune"), verbose=0, callbacks=[recorder],
+                    failure_config=tune.FailureConfig(max_failures=o.max_failures),
+                ),
+            )
+            started = time.monotonic()
+            tuner.fit()
+            search_seconds = time.monotonic() - started
+        rows = self._finished_trials(family, seed)
+        progress.finish(task, len(rows))
+        self._refit(family, seed, gpus, rows, spent + search_seconds, final_ref)
 
     def gpus_for(self, model_family: Any) -> float:
         """The GPU share a trial of this family asks for: only GPU families, only if Ray has GPUs."""
@@ -300,18 +374,30 @@ class Run:
                 "trials": len(rows), **{f"trials_{k}": v for k, v in counts.items()}, "search_seconds": search_seconds}
         completed = [r for r in rows if r["status"] == "completed" and r.get("val_accuracy") is not None]
         if not completed:
-            self.final_rows.append({**base, "status": "failed", "error": "no trial completed; see trials.parquet"})
+            self.journal.append("final", {**base, "status": "failed", "error": "no trial completed; see trials.parquet"})
             return
         best = max(completed, key=lambda r: (r["val_accuracy"], -r["trial_number"]))
         params = {k.removeprefix("params_"): v for k, v in best.items() if k.startswith("params_") and not _missing(v)}
-        refit = ray.remote(num_cpus=o.cpus_per_trial, num_gpus=gpus)(_refit_entry)
+        refit = ray.remote(num_cpus=o.cpus_per_trial, num_gpus=gpus, max_retries=o.max_failures)(_refit_entry)
         try:
             out = ray.get(refit.remote(family, params, seed, o.cpus_per_trial, gpus, final_ref))
         except Exception as exc:  # a refit that raises is a finding, not a crash of the run
-            self.final_rows.append({**base, "status": "failed", "params": json.dumps(params), "error": str(exc).splitlines()[-1][:2000]})
+            self.journal.append("final", {**base, "status": "failed", "params": json.dumps(params),
+                                          "error": str(exc).strip().splitlines()[-1][:2000]})
             return
         predicted = out.pop("predicted")
-        self.final_rows.append({
+        predictions = pd.DataFrame({
+            "run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed,
+            "test_index": np.arange(len(predicted)), "y_true": self.final_data.y_test, "y_pred": predicted,
+        })
+        path = self.run_dir / "predictions.parquet"
+        if path.exists():
+            earlier = pd.read_parquet(path)
+            if not earlier.empty:
+                earlier = earlier[(earlier["family"] != family) | (earlier["seed"] != seed)]
+                predictions = pd.concat([earlier, predictions], ignore_index=True)
+        write_table(predictions, path)
+        self.journal.append("final", {
             **base,
             "status": "completed",
             "best_trial_id": best["trial_id"],
@@ -327,10 +413,16 @@ class Run:
             "train_size": len(self.final_data.y_train),
             "test_size": len(self.final_data.y_test),
         })
-        self.prediction_frames.append(pd.DataFrame({
-            "run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed,
-            "test_index": range(len(predicted)), "y_true": self.final_data.y_test, "y_pred": predicted,
-        }))
+
+
+def _span_seconds(rows: list[dict[str, Any]]) -> float:
+    """Wall time a search already spent, from its finished trials' timestamps."""
+    stamps = [(r["started_at"], r["finished_at"]) for r in rows if r.get("started_at") and r.get("finished_at")]
+    if not stamps:
+        return 0.0
+    first = min(datetime.fromisoformat(a) for a, _ in stamps)
+    last = max(datetime.fromisoformat(b) for _, b in stamps)
+    return (last - first).total_seconds()
 
 
 def _missing(value: Any) -> bool:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from bench.families import create_family
 from bench.metrics import confusion, evaluate, per_class_report
@@ -59,22 +60,47 @@ def pick_device(gpus: float) -> str:
 
 
 def _limit_torch_threads(cpus: int) -> None:
-    import sys
-
     if "torch" in sys.modules:  # only families that use torch have imported it
         sys.modules["torch"].set_num_threads(cpus)
 
 
+def allowed_threads() -> int:
+    """The most threads any thread pool of this process may use now: BLAS and OpenMP (as
+    threadpoolctl sees them) and torch's intra-op pool. Reported with every result, so the
+    tables show that a trial kept to its ``cpus``."""
+    counts = [int(pool["num_threads"]) for pool in threadpool_info()]
+    if "torch" in sys.modules:
+        counts.append(int(sys.modules["torch"].get_num_threads()))
+    return max(counts, default=1)
+
+
 def run_trial(config: dict[str, Any], *, data: SearchData, family: str, seed: int, cpus: int, gpus: float = 0.0) -> None:
-    """Ray Tune function trainable: fit in stages, report validation scores after each."""
+    """Ray Tune function trainable: fit in stages, report validation scores after each.
+
+    An exception of the model (bad parameter combination, divergence, NaN) is reported as the
+    trial's ``error`` rather than raised, so Tune does not retry it: retries are kept for
+    workers and nodes that die.
+    """
     from ray import tune
 
+    placement = {**_placement(), "device": pick_device(gpus)}
+    fidelity = 0
+    try:
+        for fidelity, scores in _fit_and_score(config, data, family, seed, cpus, placement["device"]):
+            tune.report({**scores, **placement})
+    except Exception as exc:  # noqa: BLE001 - any model failure is a result to record
+        tune.report({"val_accuracy": math.nan, "fidelity": int(fidelity), "error": f"{type(exc).__name__}: {exc}"[:2000], **placement})
+
+
+def _fit_and_score(config: dict[str, Any], data: SearchData, family: str, seed: int, cpus: int, device: str):
+    """Yield (fidelity, validation scores) after each stage of the fit."""
     model_family = create_family(family)
     params = dict(config)
-    placement = {**_placement(), "device": pick_device(gpus)}
+    # Build first: it loads the family's libraries (torch, LightGBM) and their OpenMP runtimes,
+    # which threadpoolctl can only limit once they are loaded.
+    model = model_family.build(params, seed=seed, n_jobs=cpus, device=device)
     with threadpool_limits(limits=cpus), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning and friends: the score says enough
-        model = model_family.build(params, seed=seed, n_jobs=cpus, device=placement["device"])
         _limit_torch_threads(cpus)
         fit_seconds = 0.0
         started = time.perf_counter()
@@ -83,7 +109,8 @@ def run_trial(config: dict[str, Any], *, data: SearchData, family: str, seed: in
             scores, _ = evaluate(model, data.X_val, data.y_val, prefix="val_")
             if not math.isfinite(scores["val_accuracy"]):
                 raise FloatingPointError(f"validation accuracy is {scores['val_accuracy']} at {fidelity}")
-            tune.report({**scores, "fit_seconds": fit_seconds, "fidelity": int(fidelity), **placement})
+            yield int(fidelity), {**scores, "fit_seconds": fit_seconds, "fidelity": int(fidelity),
+                                  "max_threads": allowed_threads()}
             started = time.perf_counter()
 
 
@@ -91,20 +118,20 @@ def refit_and_test(family: str, params: dict[str, Any], seed: int, cpus: int, da
     """Fit the chosen configuration on all training data and score it once on the test set."""
     model_family = create_family(family)
     device = pick_device(gpus)
+    model = model_family.build(dict(params), seed=seed, n_jobs=cpus, device=device)  # loads libraries first
     with threadpool_limits(limits=cpus), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = model_family.build(dict(params), seed=seed, n_jobs=cpus, device=device)
         _limit_torch_threads(cpus)
         started = time.perf_counter()
-        fidelity = 0
-        for fidelity in model_family.fit_stages(model, data.X_train, data.y_train):
-            pass
+        fidelity = model_family.fit(model, data.X_train, data.y_train)
         fit_seconds = time.perf_counter() - started
         scores, predicted = evaluate(model, data.X_test, data.y_test, prefix="test_")
+        threads = allowed_threads()
     return {
         **scores,
         "refit_seconds": fit_seconds,
         "fidelity": int(fidelity),
+        "max_threads": threads,
         "model_bytes": _model_bytes(model),
         "confusion_matrix": confusion(data.y_test, predicted, len(data.class_names)),
         "per_class": per_class_report(data.y_test, predicted, data.class_names),
