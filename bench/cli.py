@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="search hyperparameters of one or more families, refit, test, report")
-    run.add_argument("--family", action="append", required=True,
+    run.add_argument("--family", action="append",
                      help=f"family to search, repeatable or comma-separated: {', '.join(list_families())}, all")
     run.add_argument("--dataset", default="digits", help=f"one of {', '.join(list_datasets())} (default: digits)")
     run.add_argument("--trials", type=positive_int, help=f"trials per family (default {20}, unlimited with --time-budget)")
@@ -79,36 +80,75 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="a label for the run, kept in the manifest and the run folder's name")
     run.add_argument("--space-dir", type=Path, help="folder of <family>.yaml search spaces to use instead of the shipped ones")
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
+    run.add_argument("--resume", type=Path, metavar="RUN",
+                     help="finish an interrupted run (its folder, or its id under --results-dir) with its own options")
+    run.add_argument("--max-failures", type=int, default=2,
+                     help="retries of a trial whose worker process or node died (default 2); a trial that raises is not retried")
+    run.add_argument("--storage", help="shared storage (NFS path or cloud URI) for Ray Tune's state on a multi-node cluster")
 
-    report = commands.add_parser("report", help="write one HTML report over one or many run folders")
-    report.add_argument("results", nargs="*", type=Path, default=[Path("results")], help="run folders or results roots")
-    report.add_argument("--output", "-o", type=Path, help="HTML file to write (default: report.html in the run folder or results root)")
-    report.add_argument("--title", default="bench report")
+    from bench.report.cli import add_report_parser
+
+    add_report_parser(commands)
+    from bench.reproduce.cli import add_parser as add_reproduce_parser
+
+    add_reproduce_parser(commands)
+    from bench.perf import add_parser as add_perf_parser
+
+    add_perf_parser(commands)
     return parser
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from bench.leaderboard import leaderboard, rich_table
-    from bench.report import write_report
-    from bench.results import load
     from bench.runner import Run, RunOptions
 
     console = Console(stderr=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # a polite kill saves like Ctrl-C does
+    if args.resume is not None:
+        run = Run.resume(_run_folder(args.resume, args.results_dir), console, address=args.address, progress=not args.no_progress)
+        return _execute(run, console)
     options = RunOptions(
-        families=args.family, dataset=args.dataset, trials=args.trials, time_budget_s=args.time_budget,
+        families=args.family or [], dataset=args.dataset, trials=args.trials, time_budget_s=args.time_budget,
         seeds=args.seeds or [args.seed], sampler=args.sampler, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, scheduler=args.scheduler,
-        max_concurrent=args.max_concurrent, address=args.address, data_dir=args.data_dir,
+        max_concurrent=args.max_concurrent, max_failures=args.max_failures, address=args.address,
+        storage=args.storage, data_dir=args.data_dir,
         train_size=args.train_size, results_dir=args.results_dir, name=args.name, space_dir=args.space_dir,
         progress=not args.no_progress, command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
     )
-    run = Run(options, console)
+    return _execute(Run(options, console), console)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_folder(value: Path, results_dir: Path) -> Path:
+    for candidate in (value, results_dir / value):
+        if (candidate / "manifest.json").is_file():
+            return candidate
+    raise BenchInputError(f"--resume {value}: no run folder there or under {results_dir} (a run folder holds manifest.json)")
+
+
+def _execute(run: "Run", console: "Console") -> int:
+    """Run (or finish) a search; on Ctrl-C keep what finished and say how to go on."""
+    from rich.console import Console
+
+    from bench.leaderboard import leaderboard, rich_table
+    from bench.report import write_report
+    from bench.results import load
+
+    options = run.options
     console.print(f"run [bold]{run.run_id}[/]: {', '.join(run.families)} on {options.dataset} "
                   f"({len(run.search_data.y_fit)} fit / {len(run.search_data.y_val)} validation / "
                   f"{len(run.final_data.y_test)} test)")
-    run_dir = run.execute()
+    try:
+        run_dir = run.execute()
+    except KeyboardInterrupt:
+        write_report(load(run.run_dir), run.run_dir / "report.html", title=f"bench run {run.run_id} (interrupted)")
+        console.print(f"interrupted: finished trials are saved in {run.run_dir}\nresume with: {run.resume_command()}")
+        return 130
     results = load(run_dir)
     report = write_report(results, run_dir / "report.html", title=f"bench run {run.run_id}")
     out = Console(width=None if sys.stdout.isatty() else 140)
@@ -124,26 +164,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report import write_report
-    from bench.results import find_runs, load
+    from bench.report.cli import cmd_report as report
 
-    runs = find_runs(args.results)
-    results = load(*runs)
-    if args.output:
-        output = args.output
-    elif len(args.results) == 1 and runs == [args.results[0]]:
-        output = args.results[0] / "report.html"
-    else:
-        output = Path(args.results[0]) / "report.html"
-    write_report(results, output, args.title)
-    print(f"report over {len(runs)} run(s): {output}")
-    return 0
+    return report(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"run": cmd_run, "report": cmd_report}
+    from bench.reproduce.cli import run as cmd_reproduce
+
+    from bench.perf import run as cmd_perf
+
+    handlers = {"run": cmd_run, "report": cmd_report, "reproduce": cmd_reproduce, "perf": cmd_perf}
     try:
         return handlers[args.command](args)
     except BenchInputError as exc:

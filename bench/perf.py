@@ -1,0 +1,232 @@
+"""``python -m bench perf``: what the orchestration costs, measured side by side in one run.
+
+Every figure comes from real ``bench run`` subprocesses (their tables and their process trees)
+and a plain in-process loop over the same configurations. Results are printed as a table and
+written as JSON. Targets (issue 7): overhead <= 0.05 s per trial and within 1.10x of the plain
+loop for ~1 s trials; 2 concurrent single-core trials >= 1.8x faster than 1; 2 concurrent MNIST
+trials <= 1.3x the peak memory of 1; ASHA within 0.3 points of no scheduler with <= 40% epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One ``bench run`` configuration the benchmark repeats under different settings."""
+
+    family: str
+    dataset: str
+    trials: int
+    train_size: int | None = None
+
+    def args(self, data_dir: Path | None) -> list[str]:
+        out = ["--family", self.family, "--dataset", self.dataset, "--trials", str(self.trials),
+               "--sampler", "random", "--seed", "0"]
+        if self.train_size:
+            out += ["--train-size", str(self.train_size)]
+        if data_dir and self.dataset != "digits":
+            out += ["--data-dir", str(data_dir)]
+        return out
+
+
+class PeakMemory:
+    """Samples the summed PSS (shared pages split fairly) of a process and all its descendants."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            total = 0
+            try:
+                processes = [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                break
+            for proc in processes:
+                try:
+                    total += proc.memory_full_info().pss
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def bench_run(workload: Workload, extra: list[str], data_dir: Path | None, root: Path) -> dict[str, Any]:
+    """Run ``python -m bench run`` in a subprocess; return its tables, wall time and peak memory."""
+    from bench.results import load
+
+    results = Path(tempfile.mkdtemp(dir=root))
+    command = [sys.executable, "-m", "bench", "run", *workload.args(data_dir), *extra,
+               "--results-dir", str(results), "--no-progress"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with PeakMemory(proc.pid) as memory:
+        _, stderr = proc.communicate()
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {stderr.strip().splitlines()[-1] if stderr.strip() else proc.returncode}")
+    tables = load(results)
+    return {"tables": tables, "wall_seconds": wall, "peak_pss_bytes": memory.peak,
+            "search_seconds": float(tables.final["search_seconds"].sum())}
+
+
+def plain_loop(workload: Workload, trials: pd.DataFrame, data_dir: Path | None) -> float:
+    """Fit and score the same configurations in this process, one after another: the floor."""
+    from threadpoolctl import threadpool_limits
+
+    from bench.datasets import get_dataset
+    from bench.families import create_family
+    from bench.metrics import evaluate
+    from bench.runner import prepare_data
+    from bench.space import load_space
+
+    dataset = get_dataset(workload.dataset)
+    search, _ = prepare_data(dataset.load(data_dir), workload.train_size, dataset.val_fraction)
+    family = create_family(workload.family)
+    types = {p.name: p.type for p in load_space(workload.family).params}
+    started = time.perf_counter()
+    for _, row in trials.sort_values("trial_number").iterrows():
+        params = {name: row[f"params_{name}"] for name in types if not _missing(row.get(f"params_{name}"))}
+        params = {k: int(v) if types[k] == "int" else v for k, v in params.items()}  # Parquet widens ints with gaps
+        with threadpool_limits(limits=1), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = family.build(params, seed=0, n_jobs=1)
+            for _ in family.fit_stages(model, search.X_fit, search.y_fit):
+                evaluate(model, search.X_val, search.y_val, prefix="val_")
+    return time.perf_counter() - started
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def measure_overhead(workload: Workload, data_dir: Path | None, root: Path) -> dict[str, Any]:
+    run = bench_run(workload, ["--max-concurrent", "1", "--scheduler", "none"], data_dir, root)
+    trials = run["tables"].trials
+    plain = plain_loop(workload, trials, data_dir)
+    n = len(trials)
+    return {
+        "workload": workload.__dict__, "trials": n,
+        "bench_search_seconds": run["search_seconds"], "plain_loop_seconds": plain,
+        "ratio": run["search_seconds"] / plain, "overhead_per_trial_seconds": (run["search_seconds"] - plain) / n,
+        "bench_seconds_per_trial": run["search_seconds"] / n, "plain_seconds_per_trial": plain / n,
+    }
+
+
+def measure_parallel(workload: Workload, data_dir: Path | None, root: Path) -> dict[str, Any]:
+    one = bench_run(workload, ["--max-concurrent", "1", "--cpus-per-trial", "1", "--scheduler", "none"], data_dir, root)
+    two = bench_run(workload, ["--max-concurrent", "2", "--cpus-per-trial", "1", "--scheduler", "none"], data_dir, root)
+    return {"workload": workload.__dict__, "search_seconds_1": one["search_seconds"], "search_seconds_2": two["search_seconds"],
+            "speedup": one["search_seconds"] / two["search_seconds"],
+            "peak_pss_bytes_1": one["peak_pss_bytes"], "peak_pss_bytes_2": two["peak_pss_bytes"],
+            "memory_ratio": two["peak_pss_bytes"] / one["peak_pss_bytes"]}
+
+
+def measure_early_stopping(workload: Workload, data_dir: Path | None, root: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {"workload": workload.__dict__}
+    for scheduler in ("asha", "none"):
+        run = bench_run(workload, ["--scheduler", scheduler, "--max-concurrent", "2"], data_dir, root)
+        trials, history = run["tables"].trials, run["tables"].history
+        out[scheduler] = {"epochs": int(len(history)), "search_seconds": run["search_seconds"],
+                          "best_val_accuracy": float(trials.loc[trials["status"] == "completed", "val_accuracy"].max()),
+                          "pruned": int((trials["status"] == "pruned").sum())}
+    out["epoch_share"] = out["asha"]["epochs"] / out["none"]["epochs"]
+    out["accuracy_gap_points"] = 100 * (out["none"]["best_val_accuracy"] - out["asha"]["best_val_accuracy"])
+    return out
+
+
+def workloads(quick: bool) -> dict[str, Workload]:
+    if quick:  # seconds, for the test suite: checks that everything runs and writes its JSON
+        return {"overhead_fast": Workload("knn", "digits", 4), "overhead_1s": Workload("logreg", "digits", 2),
+                "parallel": Workload("logreg", "digits", 4), "early_stopping": Workload("mlp", "digits", 3)}
+    return {
+        "overhead_fast": Workload("knn", "digits", 40),
+        "overhead_1s": Workload("svm", "mnist", 12, train_size=8000),
+        "parallel": Workload("logreg", "mnist", 8, train_size=20000),
+        "early_stopping": Workload("mlp", "mnist", 27, train_size=10000),
+    }
+
+
+TARGETS = {
+    "overhead_per_trial_seconds": ("overhead_fast", "overhead_per_trial_seconds", "<=", 0.05),
+    "ratio_1s_trials": ("overhead_1s", "ratio", "<=", 1.10),
+    "parallel_speedup": ("parallel", "speedup", ">=", 1.8),
+    "memory_ratio": ("parallel", "memory_ratio", "<=", 1.3),
+    "asha_epoch_share": ("early_stopping", "epoch_share", "<=", 0.40),
+    "asha_accuracy_gap_points": ("early_stopping", "accuracy_gap_points", "<=", 0.3),
+}
+
+
+def run_perf(output: Path, data_dir: Path | None, quick: bool) -> dict[str, Any]:
+    from bench.datasets import get_dataset
+    from bench.results import write_json
+
+    chosen = workloads(quick)
+    if any(w.dataset != "digits" for w in chosen.values()):
+        get_dataset("mnist").load(data_dir)  # fail now, clearly, rather than inside a subprocess
+    with tempfile.TemporaryDirectory(prefix="bench-perf-") as tmp:
+        root = Path(tmp)
+        results = {
+            "overhead_fast": measure_overhead(chosen["overhead_fast"], data_dir, root),
+            "overhead_1s": measure_overhead(chosen["overhead_1s"], data_dir, root),
+            "parallel": measure_parallel(chosen["parallel"], data_dir, root),
+            "early_stopping": measure_early_stopping(chosen["early_stopping"], data_dir, root),
+        }
+    verdicts = {}
+    for name, (section, key, op, target) in TARGETS.items():
+        value = results[section][key]
+        verdicts[name] = {"value": value, "target": f"{op} {target}", "met": value <= target if op == "<=" else value >= target}
+    report = {"quick": quick, "cpu_count": psutil.cpu_count(), "results": results, "targets": verdicts}
+    write_json(report, output)
+    return report
+
+
+def add_parser(commands: Any) -> None:
+    perf = commands.add_parser("perf", help="measure orchestration overhead, parallel speedup, memory and early stopping")
+    perf.add_argument("--output", type=Path, default=Path("perf.json"), help="JSON file to write (default perf.json)")
+    perf.add_argument("--data-dir", type=Path, help="folder with the MNIST IDX files")
+    perf.add_argument("--quick", action="store_true", help="tiny digits workloads: checks the command, measures little")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    report = run_perf(args.output, args.data_dir, args.quick)
+    table = Table(title="bench perf" + (" (quick: not meaningful figures)" if args.quick else ""))
+    for column in ("measure", "value", "target", "met"):
+        table.add_column(column)
+    for name, verdict in report["targets"].items():
+        table.add_row(name, f"{verdict['value']:.3f}", verdict["target"], "yes" if verdict["met"] else "NO")
+    Console().print(table)
+    print(f"written: {args.output}")
+    return 0
