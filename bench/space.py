@@ -84,6 +84,19 @@ class SearchSpace:
                 constants[param.name] = value
         return constants
 
+    def sample(self, n: int, seed: int = 0) -> list[dict[str, Any]]:
+        """``n`` random configurations, as a search would see them (for tests and dry runs)."""
+        import optuna
+
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        configs = []
+        for _ in range(n):
+            trial = study.ask()
+            constants = self(trial)
+            configs.append({**trial.params, **constants})
+            study.tell(trial, 0.0)
+        return configs
+
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.params]

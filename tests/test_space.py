@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import optuna
 import pytest
 
 from bench.errors import BenchInputError
@@ -20,14 +19,7 @@ params:
 
 
 def _sample(space, n: int, seed: int = 0) -> list[dict]:
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    configs = []
-    for _ in range(n):
-        trial = study.ask()
-        constants = space(trial)
-        configs.append({**trial.params, **constants})
-        study.tell(trial, 0.0)
-    return configs
+    return space.sample(n, seed)
 
 
 def test_conditions_decide_which_parameters_exist() -> None:
