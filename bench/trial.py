@@ -102,6 +102,7 @@ def _fit_and_score(config: dict[str, Any], data: SearchData, family: str, seed: 
     with threadpool_limits(limits=cpus), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning and friends: the score says enough
         _limit_torch_threads(cpus)
+        threads = allowed_threads()  # the limits hold for the whole trial: read them once
         fit_seconds = 0.0
         started = time.perf_counter()
         for fidelity in model_family.fit_stages(model, data.X_fit, data.y_fit):
@@ -110,7 +111,7 @@ def _fit_and_score(config: dict[str, Any], data: SearchData, family: str, seed: 
             if not math.isfinite(scores["val_accuracy"]):
                 raise FloatingPointError(f"validation accuracy is {scores['val_accuracy']} at {fidelity}")
             yield int(fidelity), {**scores, "fit_seconds": fit_seconds, "fidelity": int(fidelity),
-                                  "max_threads": allowed_threads()}
+                                  "max_threads": threads}
             started = time.perf_counter()
 
 
