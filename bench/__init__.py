@@ -4,7 +4,19 @@
 >>> results = bench.load("results")  # doctest: +SKIP
 """
 
-from bench.results import Results, load
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Results", "load"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``bench.load`` and ``bench.Results`` on first use: a Ray worker that imports a trial
+    module should not pay for pandas and pyarrow it never touches."""
+    if name in __all__:
+        from bench import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module 'bench' has no attribute {name!r}")

@@ -40,6 +40,16 @@ def duration(text: str) -> float:
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
+def interval(text: str) -> float:
+    """Seconds from '0', '30s', '2m': like :func:`duration`, but 0 is allowed."""
+    if re.fullmatch(r"\s*0+(?:\.0*)?\s*[smh]?\s*", text):
+        return 0.0
+    try:
+        return duration(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 0 or a positive duration; use e.g. 0, 30s, 2m") from None
+
+
 def seed_list(text: str) -> list[int]:
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
@@ -84,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="finish an interrupted run (its folder, or its id under --results-dir) with its own options")
     run.add_argument("--max-failures", type=int, default=2,
                      help="retries of a trial whose worker process or node died (default 2); a trial that raises is not retried")
-    run.add_argument("--storage", help="shared storage (NFS path or cloud URI) for Ray Tune's state on a multi-node cluster")
+    run.add_argument("--storage", help="shared storage (NFS path or cloud URI) for Ray Tune's state and trial checkpoints on a multi-node cluster")
+    run.add_argument("--checkpoint-interval", type=interval, default=30.0,
+                     help="PyTorch trials save their training state at most this often, e.g. 30s, 2m; 0 = every epoch "
+                          "(default 30s). A retried trial goes on from it")
 
     from bench.report.cli import add_report_parser
 
@@ -113,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         seeds=args.seeds or [args.seed], sampler=args.sampler, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, scheduler=args.scheduler,
         max_concurrent=args.max_concurrent, max_failures=args.max_failures, address=args.address,
-        storage=args.storage, data_dir=args.data_dir,
+        storage=args.storage, checkpoint_interval_s=args.checkpoint_interval, data_dir=args.data_dir,
         train_size=args.train_size, results_dir=args.results_dir, name=args.name, space_dir=args.space_dir,
         progress=not args.no_progress, command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
     )

@@ -19,7 +19,7 @@ from bench.journal import Journal
 
 SCORE_KEYS = (
     "val_accuracy", "val_balanced_accuracy", "val_precision_macro", "val_recall_macro",
-    "val_f1_macro", "val_log_loss", "val_predict_seconds", "fit_seconds", "fidelity", "max_threads",
+    "val_f1_macro", "val_log_loss", "val_predict_seconds", "fit_seconds", "fidelity", "progress", "max_threads",
 )
 
 
@@ -86,6 +86,7 @@ class TrialRecorder(tune.Callback):
             "trial_number": self._number(trial),
             "step": int(result.get("training_iteration", 0)),
             "time_total_s": float(result.get("time_total_s", math.nan)),
+            "pid": result.get("pid"),  # the worker process: a retried trial shows a new one
             "timestamp": _now(),
             **{k: result.get(k) for k in SCORE_KEYS},
         })
@@ -137,9 +138,25 @@ class TrialRecorder(tune.Callback):
             row.update({k: None for k in SCORE_KEYS if k.startswith("val_")})
         self.journal.append("trial", row)
         self._finished.add(trial.trial_id)
+        drop_checkpoints(trial)
         self.finished += 1
         accuracy = row.get("val_accuracy")
         if accuracy is not None and not (accuracy <= self.best):
             self.best = float(accuracy)
         if self.on_change:
             self.on_change(self.first_number + self.finished, self.best)
+
+
+def drop_checkpoints(trial: Any) -> None:
+    """Delete a finished trial's checkpoints: they exist to retry it, and a PyTorch state is tens
+    of megabytes per trial. Best effort, on whatever file system the storage is (local, NFS, cloud)."""
+    try:
+        from pyarrow import fs
+
+        storage = trial.storage
+        filesystem, folder = storage.storage_filesystem, storage.trial_fs_path
+        for info in filesystem.get_file_info(fs.FileSelector(folder, allow_not_found=True)):
+            if info.type == fs.FileType.Directory and info.base_name.startswith("checkpoint_"):
+                filesystem.delete_dir(info.path)
+    except Exception:  # noqa: BLE001 - a leftover checkpoint costs disk, never results
+        pass

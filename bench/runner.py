@@ -22,6 +22,9 @@ from typing import Any
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no per-trial CSV/JSON/TB files
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C reaches bench, which saves and says how to resume
+# Tune's experiment snapshot ("auto" rewrites it every few seconds): the journal, not the snapshot,
+# is what --resume reads, so the snapshot can stay off the per-trial path.
+os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "60")
 
 import warnings
 
@@ -42,7 +45,7 @@ from bench.recorder import TrialRecorder
 from bench.results import check_writable, write_json, write_table
 from bench.samplers import create_sampler
 from bench.space import SearchSpace, load_space
-from bench.trial import FinalData, SearchData
+from bench.trial import DataHandle, FinalData, SearchData, refit_entry, trial_entry
 
 DEFAULT_TRIALS = 20
 
@@ -67,6 +70,7 @@ class RunOptions:
     max_failures: int = 2
     address: str | None = None
     storage: str | None = None
+    checkpoint_interval_s: float = 30.0
     data_dir: Path | None = None
     train_size: int | None = None
     results_dir: Path = Path("results")
@@ -87,31 +91,7 @@ class RunOptions:
         return names
 
 
-@dataclass(frozen=True)
-class DataHandle:
-    """A reference into the Ray object store, small enough to ride in every trial's arguments."""
-
-    ref: Any
-
-    def get(self) -> Any:
-        import ray
-
-        return ray.get(self.ref)
-
-
 SCHEDULERS = ("auto", "asha", "none")
-
-
-def _trial_entry(config: dict[str, Any], *, data: DataHandle, family: str, seed: int, cpus: int, gpus: float) -> None:
-    from bench.trial import run_trial
-
-    run_trial(config, data=data.get(), family=family, seed=seed, cpus=cpus, gpus=gpus)
-
-
-def _refit_entry(family: str, params: dict[str, Any], seed: int, cpus: int, gpus: float, data: FinalData) -> dict[str, Any]:
-    from bench.trial import refit_and_test
-
-    return refit_and_test(family, params, seed, cpus, data, gpus=gpus)
 
 
 def make_scheduler(name: str, family: Any) -> Any:
@@ -122,6 +102,9 @@ def make_scheduler(name: str, family: Any) -> Any:
         raise BenchInputError(f"unknown scheduler {name!r}; valid schedulers: {', '.join(SCHEDULERS)}")
     if name == "none" or not family.has_fidelity or family.max_steps() < 2:
         return FIFOScheduler()
+    if family.schedule_bound:  # rungs at 1/9 and 1/3 of each trial's own plan
+        return ASHAScheduler(time_attr="progress", metric="val_accuracy", mode="max",
+                             max_t=1.0, grace_period=1 / 9, reduction_factor=3)
     return ASHAScheduler(
         time_attr="training_iteration", metric="val_accuracy", mode="max",
         max_t=family.max_steps(), grace_period=1, reduction_factor=3,
@@ -335,7 +318,8 @@ class Run:
         search_seconds = 0.0
         if remaining != 0:
             trainable = tune.with_resources(
-                tune.with_parameters(_trial_entry, data=search_ref, family=family, seed=seed, cpus=o.cpus_per_trial, gpus=gpus),
+                tune.with_parameters(trial_entry, data=search_ref, family=family, seed=seed, cpus=o.cpus_per_trial,
+                                     gpus=gpus, checkpoint_every=self.checkpoint_every()),
                 {"cpu": o.cpus_per_trial, "gpu": gpus},
             )
             tuner = tune.Tuner(
@@ -350,6 +334,7 @@ class Run:
                     name=f"{family}-seed{seed}" + (f"-resumed{len(previous)}" if previous else ""),
                     storage_path=o.storage or str(self.run_dir / "tune"), verbose=0, callbacks=[recorder],
                     failure_config=tune.FailureConfig(max_failures=o.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 ),
             )
             started = time.monotonic()
@@ -358,6 +343,12 @@ class Run:
         rows = self._finished_trials(family, seed)
         progress.finish(task, len(rows))
         self._refit(family, seed, gpus, rows, spent + search_seconds, final_ref)
+
+    def checkpoint_every(self) -> float | None:
+        """Seconds between trial checkpoints, or None: none without a storage every node reaches."""
+        if self.cluster.get("nodes", 1) > 1 and not self.options.storage:
+            return None
+        return self.options.checkpoint_interval_s
 
     def gpus_for(self, model_family: Any) -> float:
         """The GPU share a trial of this family asks for: only GPU families, only if Ray has GPUs."""
@@ -378,7 +369,7 @@ class Run:
             return
         best = max(completed, key=lambda r: (r["val_accuracy"], -r["trial_number"]))
         params = {k.removeprefix("params_"): v for k, v in best.items() if k.startswith("params_") and not _missing(v)}
-        refit = ray.remote(num_cpus=o.cpus_per_trial, num_gpus=gpus, max_retries=o.max_failures)(_refit_entry)
+        refit = ray.remote(num_cpus=o.cpus_per_trial, num_gpus=gpus, max_retries=o.max_failures)(refit_entry)
         try:
             out = ray.get(refit.remote(family, params, seed, o.cpus_per_trial, gpus, final_ref))
         except Exception as exc:  # a refit that raises is a finding, not a crash of the run

@@ -6,12 +6,15 @@ every trial on a node reads the same shared memory instead of a copy in its clos
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +43,30 @@ class FinalData:
     X_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DataHandle:
+    """A reference into the Ray object store, small enough to ride in every trial's arguments."""
+
+    ref: Any
+
+    def get(self) -> Any:
+        import ray
+
+        return ray.get(self.ref)
+
+
+def trial_entry(config: dict[str, Any], *, data: DataHandle, family: str, seed: int, cpus: int, gpus: float,
+                checkpoint_every: float | None = None) -> None:
+    """The Tune trainable. It lives here, not in the runner, so a worker imports only what a
+    trial needs (the runner pulls in Optuna, pandas and rich: a second of start-up per worker)."""
+    run_trial(config, data=data.get(), family=family, seed=seed, cpus=cpus, gpus=gpus, checkpoint_every=checkpoint_every)
+
+
+def refit_entry(family: str, params: dict[str, Any], seed: int, cpus: int, gpus: float, data: FinalData) -> dict[str, Any]:
+    """The Ray task that refits the chosen configuration (see :func:`refit_and_test`)."""
+    return refit_and_test(family, params, seed, cpus, data, gpus=gpus)
 
 
 def _placement() -> dict[str, Any]:
@@ -74,27 +101,78 @@ def allowed_threads() -> int:
     return max(counts, default=1)
 
 
-def run_trial(config: dict[str, Any], *, data: SearchData, family: str, seed: int, cpus: int, gpus: float = 0.0) -> None:
+class TrialCheckpoints:
+    """Saves a checkpointable family's training state through Tune at most every ``interval``
+    seconds (0: every stage), and hands a retried trial the latest one.
+
+    Tune stores the checkpoint under the run's storage (``--storage`` on a cluster), and restarts
+    a trial whose worker or node died from it rather than from the first epoch.
+    """
+
+    STATE = "state.pt"
+    META = "trial.json"
+
+    def __init__(self, model_family: Any, interval: float) -> None:
+        self.family = model_family
+        self.interval = interval
+        self.last = time.monotonic()
+
+    def restore(self) -> tuple[dict[str, Any] | None, float]:
+        """The state to resume from and the fit seconds spent before it, or (None, 0)."""
+        from ray import tune
+
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is None:
+            return None, 0.0
+        with checkpoint.as_directory() as folder:
+            state = self.family.load_state(Path(folder) / self.STATE)
+            meta = json.loads((Path(folder) / self.META).read_text())
+        return state, float(meta["fit_seconds"])
+
+    def report(self, model: Any, scores: dict[str, Any], final: bool) -> None:
+        """``tune.report`` the scores, with a checkpoint when one is due (never after the last stage)."""
+        from ray import tune
+
+        if final or time.monotonic() - self.last < self.interval:
+            tune.report(scores)
+            return
+        with tempfile.TemporaryDirectory(prefix="bench-checkpoint-") as folder:
+            self.family.save_state(model, Path(folder) / self.STATE)
+            (Path(folder) / self.META).write_text(json.dumps({"fit_seconds": scores["fit_seconds"], "fidelity": scores["fidelity"]}))
+            tune.report(scores, checkpoint=tune.Checkpoint.from_directory(folder))  # copied to storage here
+        self.last = time.monotonic()
+
+
+def run_trial(config: dict[str, Any], *, data: SearchData, family: str, seed: int, cpus: int, gpus: float = 0.0,
+              checkpoint_every: float | None = None) -> None:
     """Ray Tune function trainable: fit in stages, report validation scores after each.
 
     An exception of the model (bad parameter combination, divergence, NaN) is reported as the
     trial's ``error`` rather than raised, so Tune does not retry it: retries are kept for
-    workers and nodes that die.
+    workers and nodes that die. With ``checkpoint_every`` (seconds), families that can save
+    their training state do, so such a retry goes on from the last checkpoint.
     """
     from ray import tune
 
     placement = {**_placement(), "device": pick_device(gpus)}
-    fidelity = 0
+    model_family = create_family(family)
+    checkpoints = TrialCheckpoints(model_family, checkpoint_every) if checkpoint_every is not None and model_family.checkpointable else None
+    resume, fit_seconds = checkpoints.restore() if checkpoints else (None, 0.0)
+    fidelity = int(resume["epoch"]) if resume else 0
     try:
-        for fidelity, scores in _fit_and_score(config, data, family, seed, cpus, placement["device"]):
-            tune.report({**scores, **placement})
+        for fidelity, scores, model in _fit_and_score(config, data, model_family, seed, cpus, placement["device"], resume, fit_seconds):
+            if checkpoints:
+                checkpoints.report(model, {**scores, **placement}, final=scores["progress"] >= 1)
+            else:
+                tune.report({**scores, **placement})
     except Exception as exc:  # noqa: BLE001 - any model failure is a result to record
         tune.report({"val_accuracy": math.nan, "fidelity": int(fidelity), "error": f"{type(exc).__name__}: {exc}"[:2000], **placement})
 
 
-def _fit_and_score(config: dict[str, Any], data: SearchData, family: str, seed: int, cpus: int, device: str):
-    """Yield (fidelity, validation scores) after each stage of the fit."""
-    model_family = create_family(family)
+def _fit_and_score(config: dict[str, Any], data: SearchData, model_family: Any, seed: int, cpus: int, device: str,
+                   resume: dict[str, Any] | None = None, fit_seconds: float = 0.0):
+    """Yield (fidelity, validation scores, model) after each stage of the fit, going on from
+    ``resume`` (a checkpointed training state) when given."""
     params = dict(config)
     # Build first: it loads the family's libraries (torch, LightGBM) and their OpenMP runtimes,
     # which threadpoolctl can only limit once they are loaded.
@@ -103,15 +181,17 @@ def _fit_and_score(config: dict[str, Any], data: SearchData, family: str, seed: 
         warnings.simplefilter("ignore")  # ConvergenceWarning and friends: the score says enough
         _limit_torch_threads(cpus)
         threads = allowed_threads()  # the limits hold for the whole trial: read them once
-        fit_seconds = 0.0
+        planned = model_family.max_fidelity(params)  # the fidelity a full fit reaches
+        stages = (model_family.fit_stages(model, data.X_fit, data.y_fit, resume=resume) if resume is not None
+                  else model_family.fit_stages(model, data.X_fit, data.y_fit))
         started = time.perf_counter()
-        for fidelity in model_family.fit_stages(model, data.X_fit, data.y_fit):
+        for fidelity in stages:
             fit_seconds += time.perf_counter() - started
             scores, _ = evaluate(model, data.X_val, data.y_val, prefix="val_")
             if not math.isfinite(scores["val_accuracy"]):
                 raise FloatingPointError(f"validation accuracy is {scores['val_accuracy']} at {fidelity}")
             yield int(fidelity), {**scores, "fit_seconds": fit_seconds, "fidelity": int(fidelity),
-                                  "max_threads": threads}
+                                  "progress": int(fidelity) / planned, "max_threads": threads}, model
             started = time.perf_counter()
 
 

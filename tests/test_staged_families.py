@@ -96,3 +96,36 @@ def test_kernel_families_score_on_growing_training_sets(family: str, params: dic
     refit = model_family.build(params, seed=0, n_jobs=1)
     assert model_family.fit(refit, X, y) == 100
     assert np.array_equal(refit.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("family", ["forest", "lightgbm", "mlp", "cnn", "svm", "logreg"])
+def test_early_stopping_compares_like_with_like(family: str) -> None:
+    """Prefix fits (trees, rounds, data size) are compared at equal fidelity; fits whose
+    learning-rate schedule spans the planned epochs at equal fractions of their own plan."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from bench.runner import make_scheduler
+
+    model_family = create_family(family)
+    scheduler = make_scheduler("auto", model_family)
+    if not model_family.has_fidelity:
+        assert isinstance(scheduler, FIFOScheduler)
+        return
+    assert isinstance(scheduler, ASHAScheduler)
+    if model_family.schedule_bound:
+        assert scheduler._time_attr == "progress" and scheduler._max_t == 1.0
+    else:
+        assert scheduler._time_attr == "training_iteration" and scheduler._max_t == model_family.max_steps()
+    assert isinstance(make_scheduler("none", model_family), FIFOScheduler)
+
+
+def test_trials_report_progress_through_their_own_plan(digits) -> None:
+    pytest.importorskip("torch")
+    from bench.trial import SearchData, _fit_and_score
+
+    X, y, X_val, y_val = digits
+    data = SearchData(X_fit=X[:300], y_fit=y[:300], X_val=X_val[:100], y_val=y_val[:100])
+    params = {"hidden_units": 32, "layers": 1, "epochs": 4, "batch_size": 64}
+    reports = [scores for _, scores, _ in _fit_and_score(params, data, create_family("mlp"), seed=0, cpus=1, device="cpu")]
+    assert [r["progress"] for r in reports] == [0.25, 0.5, 0.75, 1.0]
+    assert [r["fidelity"] for r in reports] == [1, 2, 3, 4]

@@ -145,3 +145,26 @@ def test_import_does_not_load_torch_or_lightgbm() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_training_resumes_from_a_saved_state_as_if_never_stopped(family: str, digits, tmp_path) -> None:
+    """A retried trial goes on from its checkpoint: same weights as an uninterrupted fit."""
+    X, y, X_val, _ = digits
+    model_family = create_family(family)
+    params = {**SMALL[family], "epochs": 4, "dropout": 0.3, "schedule": "onecycle"}
+    whole, _ = _fit(family, params, X, y, seed=1)
+
+    first = model_family.build(params, seed=1, n_jobs=1)
+    stages = model_family.fit_stages(first, X, y)
+    assert [next(stages), next(stages)] == [1, 2]
+    model_family.save_state(first, tmp_path / "state.pt")
+    stages.close()  # the worker dies here
+    with pytest.raises(RuntimeError, match="only available while"):
+        first.training_state()
+
+    state = model_family.load_state(tmp_path / "state.pt")
+    assert state["epoch"] == 2
+    resumed = model_family.build(params, seed=1, n_jobs=1)
+    assert list(model_family.fit_stages(resumed, X, y, resume=state)) == [3, 4]
+    assert np.array_equal(resumed.predict_proba(X_val), whole.predict_proba(X_val))

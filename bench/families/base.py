@@ -27,6 +27,14 @@ class Family(ABC):
     fidelity_unit: ClassVar[str] = "fit"
     #: Whether the family can use a GPU (the PyTorch families); others never ask for one.
     uses_gpu: ClassVar[bool] = False
+    #: Whether a partial fit is *not* a prefix of a longer one: a learning-rate schedule stretched
+    #: over the planned epochs makes epoch 3 of a 30-epoch plan (still warming up) incomparable
+    #: with epoch 3 of a 5-epoch plan (annealed). Early stopping then compares trials at equal
+    #: fractions of their own plans (``progress``) instead of at equal fidelity.
+    schedule_bound: ClassVar[bool] = False
+    #: Whether ``fit_stages`` takes ``resume=`` and the family has ``save_state``/``load_state``,
+    #: so a trial can checkpoint and a retried one go on from where it was.
+    checkpointable: ClassVar[bool] = False
 
     @abstractmethod
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Any:

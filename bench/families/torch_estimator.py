@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -136,8 +137,12 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
     # ------------------------------------------------------------------ fitting
-    def fit_epochs(self, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
-        """Train for ``epochs`` epochs, yielding the number of epochs done after each."""
+    def fit_epochs(self, X: np.ndarray, y: np.ndarray, resume: dict[str, Any] | None = None) -> Iterator[int]:
+        """Train for ``epochs`` epochs, yielding the number of epochs done after each.
+
+        ``resume`` is a :meth:`training_state` taken at an earlier yield of a fit with the same
+        settings and data: training goes on from the epoch after it, as if never interrupted.
+        """
         torch = require_torch()
         side = image_side(X.shape[1]) if int(self.shift) > 0 else 0
         torch.set_num_threads(max(1, int(self.n_jobs)))
@@ -155,26 +160,55 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         amp = self._amp_dtype()
         scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None  # bfloat16 needs no scaling
         loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=float(self.label_smoothing))
-        for epoch in range(1, int(self.epochs) + 1):
-            self.network_.train()
-            order = torch.randperm(n, generator=generator, device=device)
-            for start in starts:
-                rows = order[start:start + batch]
-                xb = inputs[rows]
-                if int(self.shift) > 0:
-                    xb = random_shift(xb, side, int(self.shift), generator)
-                with _autocast(amp):
-                    loss = loss_fn(self.network_(xb), targets[rows])
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is None:
-                    loss.backward()
-                    optimizer.step()
-                else:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                schedule.step()
-            yield epoch
+        first = 1
+        if resume is not None:
+            self.network_.load_state_dict(resume["network"])
+            optimizer.load_state_dict(resume["optimizer"])
+            schedule.load_state_dict(resume["schedule"])
+            generator.set_state(resume["generator"])
+            torch.set_rng_state(resume["torch_rng"])  # dropout masks
+            if scaler is not None and "scaler" in resume:
+                scaler.load_state_dict(resume["scaler"])
+            first = int(resume["epoch"]) + 1
+        self._live = (optimizer, schedule, scaler, generator)  # what training_state() saves
+        try:
+            for epoch in range(first, int(self.epochs) + 1):
+                self.network_.train()
+                order = torch.randperm(n, generator=generator, device=device)
+                for start in starts:
+                    rows = order[start:start + batch]
+                    xb = inputs[rows]
+                    if int(self.shift) > 0:
+                        xb = random_shift(xb, side, int(self.shift), generator)
+                    with _autocast(amp):
+                        loss = loss_fn(self.network_(xb), targets[rows])
+                    optimizer.zero_grad(set_to_none=True)
+                    if scaler is None:
+                        loss.backward()
+                        optimizer.step()
+                    else:
+                        scaler.scale(loss).backward()
+                        scaler.step(optimizer)
+                        scaler.update()
+                    schedule.step()
+                self.epoch_ = epoch
+                yield epoch
+        finally:
+            self._live = None
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything needed to go on training from the last epoch :meth:`fit_epochs` yielded:
+        tensors, numbers and strings only, so ``torch.load(weights_only=True)`` reads it back."""
+        import torch
+
+        if getattr(self, "_live", None) is None:
+            raise RuntimeError("training_state() is only available while fit_epochs() is paused at an epoch")
+        optimizer, schedule, scaler, generator = self._live
+        state = {"epoch": self.epoch_, "network": self.network_.state_dict(), "optimizer": optimizer.state_dict(),
+                 "schedule": schedule.state_dict(), "generator": generator.get_state(), "torch_rng": torch.get_rng_state()}
+        if scaler is not None:
+            state["scaler"] = scaler.state_dict()
+        return state
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "TorchClassifier":
         for _ in self.fit_epochs(X, y):
@@ -218,6 +252,8 @@ class TorchFamily:
 
     fidelity_unit = "epochs"
     uses_gpu = True
+    checkpointable = True  # trials save their training state; a retried trial goes on from it
+    schedule_bound = True  # one-cycle and cosine schedules span the planned epochs
     #: Most epochs a configuration may ask for: the early-stopping horizon.
     max_epochs: int = 30
 
@@ -229,8 +265,21 @@ class TorchFamily:
 
         return check_ceiling(self.name, "epochs", int(params.get("epochs", 5)), self.max_epochs)  # type: ignore[attr-defined]
 
-    def fit_stages(self, model: TorchClassifier, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
-        yield from model.fit_epochs(X, y)
+    def fit_stages(self, model: TorchClassifier, X: np.ndarray, y: np.ndarray,
+                   resume: dict[str, Any] | None = None) -> Iterator[int]:
+        yield from model.fit_epochs(X, y, resume=resume)
+
+    def save_state(self, model: TorchClassifier, path: Path) -> None:
+        """Write the training state at the current epoch (a trial checkpoint)."""
+        import torch
+
+        torch.save(model.training_state(), path)
+
+    def load_state(self, path: Path) -> dict[str, Any]:
+        """Read a state written by :meth:`save_state`; tensors and plain values only, no code."""
+        import torch
+
+        return torch.load(path, map_location="cpu", weights_only=True)
 
     def training(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str) -> dict[str, Any]:
         """The ``TorchClassifier`` settings shared by every torch space (optimizer, schedule...)."""
