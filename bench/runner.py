@@ -334,7 +334,7 @@ class Run:
                     name=f"{family}-seed{seed}" + (f"-resumed{len(previous)}" if previous else ""),
                     storage_path=o.storage or str(self.run_dir / "tune"), verbose=0, callbacks=[recorder],
                     failure_config=tune.FailureConfig(max_failures=o.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # 1 would force a Tune snapshot per checkpoint
                 ),
             )
             started = time.monotonic()

@@ -15,13 +15,11 @@ import bench
 from bench.datasets import get_dataset
 from bench.families import create_family, list_families
 from bench.families.mlp import MlpSpec
+from bench.families.torch_estimator import TorchClassifier
 from bench.trial import pick_device
 from conftest import run_cli
 
 torch = pytest.importorskip("torch", reason="the CUDA checks need torch")
-
-from bench.families.torch_estimator import TorchClassifier  # noqa: E402
-
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")
 
 GPU_FAMILIES = [name for name in list_families() if create_family(name).uses_gpu]
