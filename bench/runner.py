@@ -102,9 +102,9 @@ def make_scheduler(name: str, family: Any) -> Any:
         raise BenchInputError(f"unknown scheduler {name!r}; valid schedulers: {', '.join(SCHEDULERS)}")
     if name == "none" or not family.has_fidelity or family.max_steps() < 2:
         return FIFOScheduler()
-    if family.schedule_bound:  # rungs at 1/9 and 1/3 of each trial's own plan
+    if family.schedule_bound:  # rungs at 1/27, 1/9 and 1/3 of each trial's own plan
         return ASHAScheduler(time_attr="progress", metric="val_accuracy", mode="max",
-                             max_t=1.0, grace_period=1 / 9, reduction_factor=3)
+                             max_t=1.0, grace_period=1 / 27, reduction_factor=3)
     return ASHAScheduler(
         time_attr="training_iteration", metric="val_accuracy", mode="max",
         max_t=family.max_steps(), grace_period=1, reduction_factor=3,
@@ -292,6 +292,7 @@ class Run:
         return OptunaSearch(
             space=space, metric="val_accuracy", mode="max", study_name=study_name, storage=storage,
             sampler=create_sampler(self.options.sampler, sampler_seed, space),
+            points_to_evaluate=None if restarted else [dict(c) for c in space.start] or None,  # tried first
         )
 
     def _search_and_refit(self, family: str, seed: int, search_ref: DataHandle, final_ref: Any, progress: RunProgress) -> None:

@@ -10,6 +10,13 @@ parameter took one of the named values (kernel degree only for polynomial SVMs):
 
 Types: ``float`` and ``int`` (``low``, ``high``, optional ``log`` or ``step``),
 ``categorical`` (``choices``), ``fixed`` (``value``: not searched, passed as is).
+
+An optional ``start`` list names configurations the search tries first (Optuna's
+``enqueue_trial``), e.g. a setting known from the literature; parameters a start leaves out are
+sampled as usual::
+
+    start:
+      - {kernel: rbf, C: 10.0}
 """
 
 from __future__ import annotations
@@ -49,6 +56,18 @@ class Param:
     def active(self, chosen: dict[str, Any]) -> bool:
         return all(name in chosen and chosen[name] in values for name, values in self.when.items())
 
+    def admits(self, value: Any) -> bool:
+        """Whether ``value`` lies in this parameter's domain."""
+        if self.type == "categorical":
+            return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in self.choices)
+        if self.type == "fixed":
+            return value == self.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.type == "int" and value != int(value):
+            return False
+        return self.low <= value <= self.high
+
     def suggest(self, trial: Any) -> Any:
         """Draw this parameter from an ``optuna.trial.Trial`` (or Ray's wrapper of one)."""
         if self.type == "float":
@@ -71,6 +90,8 @@ class SearchSpace:
     family: str
     params: tuple[Param, ...]
     source: str = ""
+    #: Configurations to try first (searched parameters only; the rest are sampled).
+    start: tuple[dict[str, Any], ...] = ()
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         chosen: dict[str, Any] = {}
@@ -187,10 +208,43 @@ def parse_space(text: str, family: str, source: str = "<string>") -> SearchSpace
         raise BenchInputError(f"{source}: malformed YAML{at}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict) or not doc["params"]:
         raise BenchInputError(f"{source}: expected a mapping with a non-empty 'params' mapping")
+    unknown = set(doc) - {"params", "start"}
+    if unknown:
+        raise BenchInputError(f"{source}: unknown top-level keys {sorted(unknown)}; valid: params, start")
     params: dict[str, Param] = {}
     for name, spec in doc["params"].items():
         params[str(name)] = _parse_param(str(name), spec, params, source)
-    return SearchSpace(family=family, params=tuple(params.values()), source=source)
+    start = _parse_start(doc.get("start"), params, source)
+    return SearchSpace(family=family, params=tuple(params.values()), source=source, start=start)
+
+
+def _parse_start(raw: Any, params: dict[str, Param], source: str) -> tuple[dict[str, Any], ...]:
+    """Check each start configuration against the space: known, searched, active, in range."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+        raise BenchInputError(f"{source}: 'start' must be a list of mappings of parameter values")
+    starts = []
+    for index, config in enumerate(raw):
+        where = f"{source}: start[{index}]"
+        chosen: dict[str, Any] = {}
+        for name, value in config.items():
+            param = params.get(str(name))
+            if param is None or param.type == "fixed":
+                searched = [p.name for p in params.values() if p.type != "fixed"]
+                raise BenchInputError(f"{where}: {name!r} is not a searched parameter; valid: {', '.join(searched)}")
+            if not param.admits(value):
+                domain = list(param.choices) if param.type == "categorical" else f"{param.low:g} to {param.high:g}"
+                raise BenchInputError(f"{where}: {name}={value!r} is outside its domain; valid: {domain}")
+        for param in params.values():  # conditions, in the order the space resolves them
+            if param.name in config:
+                if not param.active(chosen):
+                    raise BenchInputError(f"{where}: {param.name!r} only exists when {param.when}")
+                chosen[param.name] = config[param.name]
+            elif param.type == "fixed" and param.active(chosen):
+                chosen[param.name] = param.value
+        starts.append({str(k): v for k, v in config.items()})
+    return tuple(starts)
 
 
 def default_space_dir() -> Path:

@@ -18,7 +18,7 @@ def test_asha_prunes_mlp_trials_at_lower_epochs(tmp_path: Path) -> None:
     spaces = tmp_path / "spaces"
     spaces.mkdir()
     # every trial asks for 9 epochs; only the learning rate varies, over a range wide enough
-    # that some trials are clearly behind at the first rungs (1/9 and 1/3 of the plan: epochs 1 and 3)
+    # that some trials are clearly behind at the first rungs (1/27, 1/9 and 1/3 of the plan: epochs 1, 1 and 3)
     (spaces / "mlp.yaml").write_text(
         "params:\n"
         "  hidden_units: {type: fixed, value: 64}\n"

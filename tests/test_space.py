@@ -54,6 +54,13 @@ def test_log_scale_reaches_every_decade() -> None:
         ("params:\n  b: {type: categorical, choices: [x]}\n  a: {type: int, low: 1, high: 5, when: {b: y}}", "'y' is not one of"),
         ("params:\n  a: {type: int, low: 1, high: 5, lo: 3}", "unknown keys"),
         ("params:\n  a: !!python/object/apply:os.system [echo hi]", "malformed YAML"),
+        ("params:\n  a: {type: int, low: 1, high: 5}\nstrat: []", "unknown top-level keys \\['strat'\\]"),
+        ("params:\n  a: {type: int, low: 1, high: 5}\nstart: {a: 2}", "'start' must be a list"),
+        (SVM_LIKE + "start:\n  - {kernel: rbf, C: 5000}", r"C=5000 is outside its domain; valid: 0.001 to 1000"),
+        (SVM_LIKE + "start:\n  - {kernel: sigmoid}", r"kernel='sigmoid' is outside .* valid: \['linear', 'rbf', 'poly'\]"),
+        (SVM_LIKE + "start:\n  - {kernel: rbf, degree: 3}", "'degree' only exists when"),
+        (SVM_LIKE + "start:\n  - {kernel: rbf, cache: 100}", "'cache' is not a searched parameter"),
+        (SVM_LIKE + "start:\n  - {kernel: poly, degree: 2.5}", "degree=2.5 is outside"),
     ],
 )
 def test_invalid_spaces_are_rejected_with_the_reason(text: str, message: str) -> None:
@@ -66,3 +73,20 @@ def test_every_registered_family_ships_a_valid_space(family: str) -> None:
     space = load_space(family)
     assert space.params, family
     assert _sample(space, 5)
+
+
+def test_start_configurations_are_tried_first(tmp_path) -> None:
+    """A space's ``start`` list reaches Optuna as enqueued trials: the search's first proposals;
+    a resumed search does not repeat them."""
+    from bench.runner import Run, RunOptions
+
+    spaces = tmp_path / "spaces"
+    spaces.mkdir()
+    (spaces / "svm.yaml").write_text(SVM_LIKE + "start:\n  - {kernel: poly, C: 2.0, gamma: 0.01, degree: 3}\n  - {kernel: linear}\n")
+    run = Run(RunOptions(families=["svm"], space_dir=spaces, results_dir=tmp_path / "r", sampler="random"))
+    searcher = run._searcher("svm", 0, restarted=0)
+    first, second = searcher.suggest("t0"), searcher.suggest("t1")
+    assert first == {"kernel": "poly", "C": 2.0, "gamma": 0.01, "degree": 3, "cache": 200}
+    assert second["kernel"] == "linear" and 1e-3 <= second["C"] <= 1e3 and "gamma" not in second
+    resumed = run._searcher("svm", 0, restarted=2)  # the same study, reopened
+    assert resumed.suggest("t2") != first
