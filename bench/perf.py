@@ -1,7 +1,7 @@
 """``python -m bench perf``: what the orchestration costs, measured side by side in one run.
 
 Every figure comes from real ``bench run`` subprocesses (their tables and their process trees)
-and a plain in-process loop over the same configurations. Results are printed as a table and
+and a plain loop over the same configurations in a fresh process. Results are printed as a table and
 written as JSON. Targets (issue 7): overhead <= 0.05 s per trial and within 1.10x of the plain
 loop for ~1 s trials; 2 concurrent single-core trials >= 1.8x faster than 1; 2 concurrent MNIST
 trials <= 1.3x the peak memory of 1; ASHA within 0.3 points of no scheduler with <= 40% epochs.
@@ -115,7 +115,7 @@ def trial_span(trials: "pd.DataFrame") -> float:
 
 
 def plain_loop(workload: Workload, trials: pd.DataFrame, data_dir: Path | None) -> float:
-    """Fit and score the same configurations in this process, one after another: the floor."""
+    """Fit and score the same configurations in one process, one after another: the floor."""
     from threadpoolctl import threadpool_limits
 
     from bench.datasets import get_dataset
@@ -140,9 +140,10 @@ def plain_loop(workload: Workload, trials: pd.DataFrame, data_dir: Path | None) 
     return time.perf_counter() - started
 
 
-def plain_loops_side_by_side(workload: Workload, trials: pd.DataFrame, data_dir: Path | None, root: Path, n: int = 2) -> list[float]:
-    """The same plain loop in ``n`` processes at once: what ``n`` cores give with no orchestration
-    at all (shared caches and memory bandwidth make it less than ``n`` times one)."""
+def plain_loops(workload: Workload, trials: pd.DataFrame, data_dir: Path | None, root: Path, n: int = 1) -> list[float]:
+    """The plain loop in ``n`` fresh processes at once, each timing itself. A fresh process, like
+    ``bench run``'s, so neither side carries this process's heap; with ``n=2``, what two cores
+    give with no orchestration at all (shared caches and memory bandwidth keep it below 2x)."""
     import json
 
     table = root / "plain-trials.parquet"
@@ -166,7 +167,7 @@ def _missing(value: Any) -> bool:
 def measure_overhead(workload: Workload, data_dir: Path | None, root: Path) -> dict[str, Any]:
     run = bench_run(workload, ["--max-concurrent", "1", "--cpus-per-trial", "1", "--scheduler", "none"], data_dir, root)
     trials = run["tables"].trials
-    plain = plain_loop(workload, trials, data_dir)
+    (plain,) = plain_loops(workload, trials, data_dir, root)
     n = len(trials)
     return {
         "workload": workload.__dict__, "trials": n,
@@ -187,7 +188,7 @@ def measure_parallel(overhead: dict[str, Any], data_dir: Path | None, root: Path
     workload = Workload(**overhead["workload"])
     one = overhead.pop("_run")
     two = bench_run(workload, ["--max-concurrent", "2", "--cpus-per-trial", "1", "--scheduler", "none"], data_dir, root)
-    side_by_side = plain_loops_side_by_side(workload, one["tables"].trials, data_dir, root)
+    side_by_side = plain_loops(workload, one["tables"].trials, data_dir, root, n=2)
     ceiling = 2 * overhead["plain_loop_seconds"] / max(side_by_side)
     speedup = one["search_seconds"] / two["search_seconds"]
     return {"workload": workload.__dict__, "search_seconds_1": one["search_seconds"], "search_seconds_2": two["search_seconds"],
