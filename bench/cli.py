@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-import signal
 import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
@@ -114,10 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from bench import interrupt
     from bench.runner import Run, RunOptions
 
     console = Console(stderr=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # a polite kill saves like Ctrl-C does
+    interrupt.install()  # Ctrl-C and a polite kill save and say how to resume
     if args.resume is not None:
         run = Run.resume(_run_folder(args.resume, args.results_dir), console, address=args.address, progress=not args.no_progress)
         return _execute(run, console)
@@ -131,10 +131,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress, command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
     )
     return _execute(Run(options, console), console)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _run_folder(value: Path, results_dir: Path) -> Path:

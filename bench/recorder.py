@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from ray import tune
 
+from bench import interrupt
 from bench.journal import Journal
 
 SCORE_KEYS = (
@@ -115,6 +116,8 @@ class TrialRecorder(tune.Callback):
                 self._finish(trial, "failed", "stopped by the time budget before its first report")
 
     def _finish(self, trial: Any, status: str, error: str | None) -> None:
+        if interrupt.requested.is_set():
+            return  # stopped by Ctrl-C, not finished: a resume runs it again
         result = self._last.get(trial.trial_id, {})
         started_at, started = self._started.get(trial.trial_id, (None, time.monotonic()))
         row = {

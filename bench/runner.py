@@ -31,8 +31,10 @@ import warnings
 import optuna
 import numpy as np
 import pandas as pd
+from ray.tune.stopper import Stopper
 from rich.console import Console
 
+from bench import interrupt
 from bench.cluster import check_address, ray_session
 from bench.datasets import LoadedDataset, get_dataset
 from bench.datasets.splits import subsample, validation_split
@@ -92,6 +94,16 @@ class RunOptions:
 
 
 SCHEDULERS = ("auto", "asha", "none")
+
+
+class StopOnInterrupt(Stopper):
+    """A Tune stopper that ends the experiment once Ctrl-C or SIGTERM arrived (see bench.interrupt)."""
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return interrupt.requested.is_set()
+
+    def stop_all(self) -> bool:
+        return interrupt.requested.is_set()
 
 
 def make_scheduler(name: str, family: Any) -> Any:
@@ -333,6 +345,7 @@ class Run:
                 ),
                 run_config=tune.RunConfig(
                     name=f"{family}-seed{seed}" + (f"-resumed{len(previous)}" if previous else ""),
+                    stop=StopOnInterrupt(),
                     storage_path=o.storage or str(self.run_dir / "tune"), verbose=0, callbacks=[recorder],
                     failure_config=tune.FailureConfig(max_failures=o.max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # 1 would force a Tune snapshot per checkpoint
@@ -340,6 +353,7 @@ class Run:
             )
             started = time.monotonic()
             tuner.fit()
+            interrupt.check()  # an interrupt that something inside fit() swallowed
             search_seconds = time.monotonic() - started
         rows = self._finished_trials(family, seed)
         progress.finish(task, len(rows))
