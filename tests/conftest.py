@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST_DIR = Path(os.environ.get("BENCH_TEST_MNIST", REPO.parent / "shared" / "data" / "mnist"))
@@ -35,3 +36,13 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600, env: dict |
         [sys.executable, "-m", "bench", *args], cwd=cwd or REPO, capture_output=True, text=True,
         timeout=timeout, env=full_env,
     )
+
+
+def one_layer_mlp_space(folder: Path, *, hidden_units: int, epochs: int, batch_size: int, **more: dict) -> Path:
+    """Write a small one-hidden-layer ``mlp.yaml`` into ``folder`` (for ``--space-dir``): fixed
+    width, epochs and batch size so trial cost is predictable, plus the specs in ``more``."""
+    fixed = {"hidden_units": hidden_units, "layers": 1, "epochs": epochs, "batch_size": batch_size}
+    params = {name: {"type": "fixed", "value": value} for name, value in fixed.items()} | more
+    folder.mkdir(exist_ok=True)
+    (folder / "mlp.yaml").write_text(yaml.safe_dump({"params": params}, sort_keys=False))
+    return folder

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import bench
-from conftest import REPO
+from conftest import REPO, one_layer_mlp_space
 
 pytestmark = pytest.mark.slow
 EPOCHS = 40
@@ -34,16 +34,8 @@ def _history(results: Path) -> list[dict]:
 
 def test_trial_whose_worker_dies_goes_on_from_its_checkpoint(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    spaces = tmp_path / "spaces"
-    spaces.mkdir()
-    (spaces / "mlp.yaml").write_text(
-        "params:\n"
-        "  hidden_units: {type: fixed, value: 32}\n"
-        "  layers: {type: fixed, value: 1}\n"
-        f"  epochs: {{type: fixed, value: {EPOCHS}}}\n"
-        "  batch_size: {type: fixed, value: 16}\n"
-        "  adamw_lr: {type: float, low: 1.0e-3, high: 3.0e-3, log: true}\n"
-    )
+    spaces = one_layer_mlp_space(tmp_path / "spaces", hidden_units=32, epochs=EPOCHS, batch_size=16,
+                                 adamw_lr={"type": "float", "low": 1.0e-3, "high": 3.0e-3, "log": True})
     results, storage = tmp_path / "results", tmp_path / "storage"
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench", "run", "--family", "mlp", "--trials", "2", "--max-concurrent", "1",

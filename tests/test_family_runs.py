@@ -8,26 +8,18 @@ from pathlib import Path
 import pytest
 
 import bench
-from conftest import run_cli
+from conftest import one_layer_mlp_space, run_cli
 
 pytestmark = pytest.mark.slow
 
 
 def test_asha_prunes_mlp_trials_at_lower_epochs(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    spaces = tmp_path / "spaces"
-    spaces.mkdir()
     # every trial asks for 9 epochs; only the learning rate varies, over a range wide enough
     # that some trials are clearly behind at the first rungs (1/27, 1/9 and 1/3 of the plan: epochs 1, 1 and 3)
-    (spaces / "mlp.yaml").write_text(
-        "params:\n"
-        "  hidden_units: {type: fixed, value: 64}\n"
-        "  layers: {type: fixed, value: 1}\n"
-        "  epochs: {type: fixed, value: 9}\n"
-        "  batch_size: {type: fixed, value: 64}\n"
-        "  schedule: {type: fixed, value: constant}\n"
-        "  adamw_lr: {type: float, low: 1.0e-5, high: 3.0e-2, log: true}\n"
-    )
+    spaces = one_layer_mlp_space(tmp_path / "spaces", hidden_units=64, epochs=9, batch_size=64,
+                                 schedule={"type": "fixed", "value": "constant"},
+                                 adamw_lr={"type": "float", "low": 1.0e-5, "high": 3.0e-2, "log": True})
     result = run_cli("run", "--family", "mlp", "--trials", "12", "--sampler", "random", "--scheduler", "asha",
                      "--max-concurrent", "2", "--space-dir", str(spaces), "--results-dir", str(tmp_path / "r"),
                      "--no-progress")
