@@ -2,6 +2,11 @@
 
 An unreachable address must fail in seconds with a clear message, not after Ray's own
 minute-long retries, so host:port addresses are probed with a plain TCP connect first.
+
+A local instance must not listen beyond this machine. On Linux Ray replaces a requested
+127.0.0.1 with the machine's routable address and then binds its gRPC servers (GCS, raylet,
+every worker) to all interfaces; only its single-machine mode, the one it uses on macOS and
+Windows (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``), keeps them on loopback.
 """
 
 from __future__ import annotations
@@ -9,12 +14,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
 from bench.errors import BenchInputError
 
 PROBE_TIMEOUT_S = 3.0
+#: Ray's switch between single-machine mode (every server on loopback) and cluster mode.
+CLUSTER_MODE_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def check_address(address: str | None) -> None:
@@ -50,6 +57,25 @@ def _quiet_ray_logs() -> None:
 
 
 @contextmanager
+def _single_machine_mode() -> Iterator[None]:
+    """Ray's single-machine mode for the duration of a local instance: the driver reads the
+    switch from ``ray_constants`` (set at import, so patched here), the processes it starts
+    (raylet, agents, workers) from the environment."""
+    from ray._private import ray_constants
+
+    saved_env, saved_flag = os.environ.get(CLUSTER_MODE_VAR), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[CLUSTER_MODE_VAR], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(CLUSTER_MODE_VAR, None)
+        else:
+            os.environ[CLUSTER_MODE_VAR] = saved_env
+
+
+@contextmanager
 def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[dict]:
     """Start (or connect to) Ray for the duration of a run; yields the cluster's resources."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -63,12 +89,13 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[di
         kwargs["address"] = address
     else:  # "local": always a new instance, never whichever `ray start` cluster happens to run here
         kwargs.update(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1")
-    try:
-        ray.init(**kwargs)
-    except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:
-        where = address or "a local Ray instance"
-        raise BenchInputError(f"cannot connect to Ray at {where}: {str(exc).splitlines()[0]}") from None
-    try:
-        yield ray.cluster_resources()
-    finally:
-        ray.shutdown()
+    with (nullcontext() if address else _single_machine_mode()):
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:
+            where = address or "a local Ray instance"
+            raise BenchInputError(f"cannot connect to Ray at {where}: {str(exc).splitlines()[0]}") from None
+        try:
+            yield ray.cluster_resources()
+        finally:
+            ray.shutdown()

@@ -16,16 +16,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.cluster import CLUSTER_MODE_VAR
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def two_nodes():
+def two_nodes(monkeypatch: pytest.MonkeyPatch):
+    from ray._private import ray_constants
     from ray.cluster_utils import Cluster
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # both nodes on loopback (see bench.cluster): nothing of the test cluster faces the network
+    monkeypatch.setenv(CLUSTER_MODE_VAR, "0")
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     worker = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
@@ -58,6 +63,7 @@ def test_trials_run_on_both_nodes(two_nodes, tmp_path: Path, mnist_dir: Path) ->
     trials = pd.read_parquet(_run_dir(tmp_path) / "trials.parquet")
     assert len(trials) == 6 and (trials["status"] == "completed").all()
     assert trials["node_id"].nunique() == 2, trials["node_id"].value_counts()
+    assert set(trials["node_ip"]) == {"127.0.0.1"}  # two nodes, both on loopback
     assert json.loads((_run_dir(tmp_path) / "manifest.json").read_text())["cluster"]["nodes"] == 2
     assert "without --storage" in stderr  # the multi-node note
 
