@@ -26,7 +26,6 @@ class Journal:
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line)  # in the kernel once written: a killed driver loses nothing
 
-
     def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
         if not self.path.is_file():
             return
