@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 from bench.families.base import Family, register_family
+from bench.families.preprocess import preprocessing_steps
 
 
 @register_family
@@ -14,9 +16,9 @@ class Tree(Family):
     name = "tree"
     description = "CART decision tree (gini or entropy, depth and leaf-size limits, cost-complexity pruning)"
 
-    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> DecisionTreeClassifier:
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
         depth = params.get("max_depth")
-        return DecisionTreeClassifier(
+        tree = DecisionTreeClassifier(
             criterion=params.get("criterion", "gini"),
             splitter=params.get("splitter", "best"),
             max_depth=None if depth is None else int(depth),
@@ -25,3 +27,4 @@ class Tree(Family):
             ccp_alpha=float(params.get("ccp_alpha", 0.0)),
             random_state=seed,
         )
+        return Pipeline([*preprocessing_steps(params, seed), ("model", tree)])
