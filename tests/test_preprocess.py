@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.families import create_family
-from bench.families.preprocess import deskew_images
+from bench.families.preprocess import deskew, deskew_images
 
 
 def _moments(image: np.ndarray) -> tuple[float, float, float]:
@@ -57,3 +57,14 @@ def test_deskew_choice_puts_the_step_in_the_pipeline(family: str) -> None:
     assert "deskew" in steps
     without = dict(create_family(family).build({**params, "deskew": False}, seed=0, n_jobs=1).steps)
     assert "deskew" not in without
+
+
+def test_deskew_cache_answers_by_content_and_hands_out_read_only_arrays() -> None:
+    images = np.stack([_slanted_stroke().ravel(), _slanted_stroke(slope=-0.3).ravel()])
+    first = deskew_images(images)
+    again = deskew_images(images.copy())  # another array with the same content: the cached result
+    assert again is first and not first.flags.writeable
+    np.testing.assert_array_equal(first, deskew(images))
+    changed = images.copy()
+    changed[1] = _slanted_stroke(slope=0.8).ravel()
+    assert not np.array_equal(deskew_images(changed)[1], first[1])  # new content, new result
