@@ -8,6 +8,7 @@ import pytest
 from bench.datasets import get_dataset
 from bench.errors import BenchInputError
 from bench.families import create_family
+from bench.families.preprocess import deskew_images
 from bench.families.subsets import FRACTIONS, nested_subsets
 
 
@@ -17,22 +18,34 @@ def digits():
     return data.X_train, data.y_train, data.X_test, data.y_test
 
 
-def test_forest_grown_in_chunks_equals_one_fit(digits) -> None:
+@pytest.mark.parametrize("deskew", [False, True])
+def test_forest_grown_in_chunks_equals_one_fit(digits, deskew: bool) -> None:
     X, y, X_test, _ = digits
     forest = create_family("forest")
-    params = {"kind": "random_forest", "n_estimators": 120, "max_features": 0.1}
+    params = {"kind": "random_forest", "n_estimators": 120, "max_features": 0.1, "deskew": deskew}
     staged = forest.build(params, seed=0, n_jobs=1)
     assert list(forest.fit_stages(staged, X[:500], y[:500])) == [50, 100, 120]
-    assert len(staged.estimators_) == 120
-    one_shot = forest.build(params, seed=0, n_jobs=1).set_params(warm_start=False).fit(X[:500], y[:500])
+    assert len(staged[-1].estimators_) == 120
+    assert ("deskew" in staged.named_steps) == deskew
+    one_shot = forest.build(params, seed=0, n_jobs=1).set_params(model__warm_start=False).fit(X[:500], y[:500])
     assert np.array_equal(staged.predict_proba(X_test), one_shot.predict_proba(X_test))
 
 
 def test_extra_trees_is_a_choice_of_the_forest() -> None:
-    model = create_family("forest").build({"kind": "extra_trees", "n_estimators": 100, "bootstrap": False}, seed=0, n_jobs=1)
+    model = create_family("forest").build({"kind": "extra_trees", "n_estimators": 100, "bootstrap": False}, seed=0, n_jobs=1)[-1]
     assert type(model).__name__ == "ExtraTreesClassifier" and model.n_jobs == 1
     with pytest.raises(BenchInputError, match="unknown kind 'gbm'; valid kinds: random_forest, extra_trees"):
         create_family("forest").build({"kind": "gbm"}, seed=0, n_jobs=1)
+
+
+def test_lightgbm_deskews_what_it_fits_and_what_it_predicts(digits) -> None:
+    X, y, X_test, _ = digits
+    params = {"n_rounds": 50, "num_leaves": 8, "deskew": True}
+    model = create_family("lightgbm").build(params, seed=0, n_jobs=1).fit(X[:400], y[:400])
+    plain = create_family("lightgbm").build({**params, "deskew": False}, seed=0, n_jobs=1)
+    plain.fit(deskew_images(X[:400]), y[:400])  # the same model, deskewed by hand
+    np.testing.assert_allclose(model.predict_proba(X_test), plain.predict_proba(deskew_images(X_test)))
+    assert not np.allclose(model.predict_proba(X_test), plain.predict_proba(X_test))
 
 
 def test_lightgbm_boosts_in_chunks_and_gains_from_more_rounds(digits) -> None:

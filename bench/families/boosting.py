@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from bench.families.base import Family, check_ceiling, chunk_ends, register_family
+from bench.families.preprocess import deskew_images
 
 #: Boosting rounds between two reports.
 CHUNK = 50
@@ -32,7 +33,7 @@ class StagedLGBMClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self, *, n_rounds: int = 100, chunk: int = CHUNK, learning_rate: float = 0.1, num_leaves: int = 31,
         max_depth: int = -1, min_child_samples: int = 20, colsample: float = 1.0, subsample: float = 1.0,
-        reg_lambda: float = 0.0, max_bin: int = 255, seed: int = 0, n_jobs: int = 1,
+        reg_lambda: float = 0.0, max_bin: int = 255, deskew: bool = False, seed: int = 0, n_jobs: int = 1,
     ) -> None:
         self.n_rounds = n_rounds
         self.chunk = chunk
@@ -44,6 +45,7 @@ class StagedLGBMClassifier(ClassifierMixin, BaseEstimator):
         self.subsample = subsample
         self.reg_lambda = reg_lambda
         self.max_bin = max_bin
+        self.deskew = deskew
         self.seed = seed
         self.n_jobs = n_jobs
 
@@ -57,13 +59,16 @@ class StagedLGBMClassifier(ClassifierMixin, BaseEstimator):
             "seed": self.seed, "deterministic": True, "force_col_wise": True, "verbose": -1,
         }
 
+    def _features(self, X: np.ndarray) -> np.ndarray:
+        return deskew_images(X) if self.deskew else np.asarray(X)
+
     def fit_rounds(self, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
         """Boost ``n_rounds`` rounds, yielding the rounds done after every ``chunk``."""
         import lightgbm as lgb
 
         self.classes_, codes = np.unique(y, return_inverse=True)
         params = self._params(len(self.classes_))
-        train = lgb.Dataset(np.asarray(X), label=codes, params=params, free_raw_data=True)
+        train = lgb.Dataset(self._features(X), label=codes, params=params, free_raw_data=True)
         self.booster_ = lgb.Booster(params=params, train_set=train)
         done = 0
         for end in chunk_ends(self.n_rounds, self.chunk):
@@ -79,7 +84,7 @@ class StagedLGBMClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "booster_")
-        proba = self.booster_.predict(np.asarray(X), num_threads=self.n_jobs)
+        proba = self.booster_.predict(self._features(X), num_threads=self.n_jobs)
         return np.asarray(proba, dtype=np.float64).reshape(len(X), len(self.classes_))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -105,6 +110,7 @@ class LightGBM(Family):
             subsample=float(params.get("subsample", 1.0)),
             reg_lambda=float(params.get("reg_lambda", 0.0)),
             max_bin=int(params.get("max_bin", 255)),
+            deskew=bool(params.get("deskew", False)),
             seed=seed,
             n_jobs=n_jobs,
         )

@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.pipeline import Pipeline
 
 from bench.errors import BenchInputError
 from bench.families.base import Family, check_ceiling, chunk_ends, register_family
+from bench.families.preprocess import preprocessing_steps
 
 KINDS = {"random_forest": RandomForestClassifier, "extra_trees": ExtraTreesClassifier}
 #: Trees added between two reports.
@@ -29,12 +31,12 @@ class Forest(Family):
     description = "random forest or extra trees (scikit-learn), grown in chunks of trees"
     fidelity_unit = "trees"
 
-    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Any:
+    def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
         kind = params.get("kind", "random_forest")
         if kind not in KINDS:
             raise BenchInputError(f"forest: unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
         depth = params.get("max_depth")
-        return KINDS[kind](
+        forest = KINDS[kind](
             n_estimators=self.max_fidelity(params),
             criterion=params.get("criterion", "gini"),
             max_features=params.get("max_features", "sqrt"),
@@ -45,6 +47,7 @@ class Forest(Family):
             n_jobs=n_jobs,
             random_state=seed,
         )
+        return Pipeline([*preprocessing_steps(params, seed), ("model", forest)])
 
     def max_steps(self) -> int:
         return len(chunk_ends(MAX_TREES, CHUNK))
@@ -52,8 +55,8 @@ class Forest(Family):
     def max_fidelity(self, params: dict[str, Any]) -> int:
         return check_ceiling(self.name, "n_estimators", int(params.get("n_estimators", 100)), MAX_TREES)
 
-    def fit_stages(self, model: Any, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
-        for trees in chunk_ends(model.n_estimators, CHUNK):
-            model.set_params(n_estimators=trees)
-            model.fit(X, y)
+    def fit_stages(self, model: Pipeline, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
+        for trees in chunk_ends(model[-1].n_estimators, CHUNK):
+            model.set_params(model__n_estimators=trees)
+            model.fit(X, y)  # deskewing, when chosen, is cached: each chunk pays only for its trees
             yield trees
