@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -23,8 +24,12 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+@functools.cache
 def git_revision() -> str | None:
-    """The commit of the bench source tree, with ``-dirty`` when it has local changes."""
+    """The commit of the bench source tree, with ``-dirty`` when it has local changes.
+
+    Read once per process, when a run starts: a run that lasts while the tree moves on records
+    the code it runs, not the commit checked out when it ends."""
     source = Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=5)
