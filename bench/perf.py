@@ -5,7 +5,13 @@ and a plain loop over the same configurations in a fresh process. Results are pr
 written as JSON. Targets (issue 7): overhead <= 0.05 s per trial and within 1.10x of the plain
 loop for ~1 s trials; 2 concurrent single-core trials >= 1.8x faster than 1; 2 concurrent MNIST
 trials <= 1.3x the peak memory of 1; ASHA within 0.3 points of no scheduler with <= 40% epochs.
-The speedup is shown beside its ceiling on the machine: the plain loop in two processes at once.
+The speedup is shown beside its ceiling on the machine (the plain loop in two processes at once)
+and the bound the workload's own trial lengths set (one long trial caps any scheduler).
+
+Timings on a shared 2-core machine drift by several per cent between runs, so each timed side
+runs ``repeats`` times, alternately, and the fastest of each is compared (timeit's rule: noise only
+ever adds time). Peak memory is sampled in runs of its own: reading every process's page tables
+twice a second would otherwise be timed with the trials it runs beside.
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ import tempfile
 import threading
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
+
+from bench.errors import BenchInputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,15 +45,23 @@ class Workload:
     dataset: str
     trials: int
     train_size: int | None = None
+    space: str | None = None  # search-space YAML instead of the shipped one
 
-    def args(self, data_dir: Path | None) -> list[str]:
+    def args(self, data_dir: Path | None, space_dir: Path | None = None) -> list[str]:
         out = ["--family", self.family, "--dataset", self.dataset, "--trials", str(self.trials),
                "--sampler", "random", "--seed", "0"]
         if self.train_size:
             out += ["--train-size", str(self.train_size)]
         if data_dir and self.dataset != "digits":
             out += ["--data-dir", str(data_dir)]
+        if space_dir:
+            out += ["--space-dir", str(space_dir)]
         return out
+
+    def search_space(self) -> Any:
+        from bench.space import load_space, parse_space
+
+        return parse_space(self.space, self.family, "perf workload") if self.space else load_space(self.family)
 
 
 class PeakMemory:
@@ -84,22 +101,29 @@ class PeakMemory:
         self._thread.join()
 
 
-def bench_run(workload: Workload, extra: list[str], data_dir: Path | None, root: Path) -> dict[str, Any]:
-    """Run ``python -m bench run`` in a subprocess; return its tables, wall time and peak memory."""
+def bench_run(workload: Workload, extra: list[str], data_dir: Path | None, root: Path,
+              sample_memory: bool = False) -> dict[str, Any]:
+    """Run ``python -m bench run`` in a subprocess; return its tables, wall time and (when
+    ``sample_memory``) the peak memory of its process tree."""
     from bench.results import load
 
     results = Path(tempfile.mkdtemp(dir=root))
-    command = [sys.executable, "-m", "bench", "run", *workload.args(data_dir), *extra,
+    space_dir = None
+    if workload.space:
+        space_dir = Path(tempfile.mkdtemp(dir=root))
+        (space_dir / f"{workload.family}.yaml").write_text(workload.space)
+    command = [sys.executable, "-m", "bench", "run", *workload.args(data_dir, space_dir), *extra,
                "--results-dir", str(results), "--no-progress"]
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with PeakMemory(proc.pid) as memory:
+    memory = PeakMemory(proc.pid) if sample_memory else None
+    with memory or nullcontext():
         _, stderr = proc.communicate()
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {stderr.strip().splitlines()[-1] if stderr.strip() else proc.returncode}")
     tables = load(results)
-    return {"tables": tables, "wall_seconds": wall, "peak_pss_bytes": memory.peak,
+    return {"tables": tables, "wall_seconds": wall, "peak_pss_bytes": memory.peak if memory else None,
             "search_seconds": float(tables.final["search_seconds"].sum()),
             "trial_span_seconds": trial_span(tables.trials)}
 
@@ -122,12 +146,10 @@ def plain_loop(workload: Workload, trials: pd.DataFrame, data_dir: Path | None) 
     from bench.families import create_family
     from bench.metrics import evaluate
     from bench.runner import prepare_data
-    from bench.space import load_space
-
     dataset = get_dataset(workload.dataset)
     search, _ = prepare_data(dataset.load(data_dir), workload.train_size, dataset.val_fraction)
     family = create_family(workload.family)
-    types = {p.name: p.type for p in load_space(workload.family).params}
+    types = {p.name: p.type for p in workload.search_space().params}
     started = time.perf_counter()
     for _, row in trials.sort_values("trial_number").iterrows():
         params = {name: row[f"params_{name}"] for name in types if not _missing(row.get(f"params_{name}"))}
@@ -164,15 +186,29 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def measure_overhead(workload: Workload, data_dir: Path | None, root: Path) -> dict[str, Any]:
-    run = bench_run(workload, ["--max-concurrent", "1", "--cpus-per-trial", "1", "--scheduler", "none"], data_dir, root)
-    trials = run["tables"].trials
-    (plain,) = plain_loops(workload, trials, data_dir, root)
-    n = len(trials)
+ONE_AT_A_TIME = ["--max-concurrent", "1", "--cpus-per-trial", "1", "--scheduler", "none"]
+TWO_AT_A_TIME = ["--max-concurrent", "2", "--cpus-per-trial", "1", "--scheduler", "none"]
+
+
+def _fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return min(runs, key=lambda run: run["search_seconds"])
+
+
+def measure_overhead(workload: Workload, data_dir: Path | None, root: Path, repeats: int) -> dict[str, Any]:
+    """``bench run`` one trial at a time against the plain loop over the same configurations,
+    alternately, ``repeats`` times each; the fastest of each side is compared."""
+    runs: list[dict[str, Any]] = []
+    plains: list[float] = []
+    for _ in range(repeats):
+        runs.append(bench_run(workload, ONE_AT_A_TIME, data_dir, root))
+        plains.extend(plain_loops(workload, runs[0]["tables"].trials, data_dir, root))
+    run, plain = _fastest(runs), min(plains)
+    n = len(run["tables"].trials)
     return {
-        "workload": workload.__dict__, "trials": n,
+        "workload": workload.__dict__, "trials": n, "repeats": repeats,
         "bench_search_seconds": run["search_seconds"], "bench_trial_span_seconds": run["trial_span_seconds"],
         "plain_loop_seconds": plain,
+        "bench_search_seconds_each": [r["search_seconds"] for r in runs], "plain_loop_seconds_each": plains,
         "ratio": run["search_seconds"] / plain, "ratio_without_startup": run["trial_span_seconds"] / plain,
         "startup_seconds": run["search_seconds"] - run["trial_span_seconds"],
         "overhead_per_trial_seconds": (run["trial_span_seconds"] - plain) / n,
@@ -182,20 +218,46 @@ def measure_overhead(workload: Workload, data_dir: Path | None, root: Path) -> d
     }
 
 
-def measure_parallel(overhead: dict[str, Any], data_dir: Path | None, root: Path) -> dict[str, Any]:
-    """2 concurrent single-core trials against the 1-at-a-time run that ``overhead`` measured
-    (the same workload), beside the ceiling: two plain loops in two processes at once."""
+def list_schedule_bound(walls: list[float], workers: int = 2) -> float:
+    """The best speedup ``workers`` slots can give trials of these lengths, started in this order
+    as slots free up (what Tune does): one long trial late in a search caps it below ``workers``."""
+    free = [0.0] * workers
+    for wall in walls:
+        free[free.index(min(free))] += wall
+    return sum(walls) / max(free)
+
+
+def measure_parallel(overhead: dict[str, Any], data_dir: Path | None, root: Path, repeats: int) -> dict[str, Any]:
+    """2 concurrent single-core trials against the 1-at-a-time runs that ``overhead`` measured
+    (the same workload), beside the ceiling (two plain loops in two processes at once) and the
+    bound that the trials' own lengths set."""
     workload = Workload(**overhead["workload"])
     one = overhead.pop("_run")
-    two = bench_run(workload, ["--max-concurrent", "2", "--cpus-per-trial", "1", "--scheduler", "none"], data_dir, root)
-    side_by_side = plain_loops(workload, one["tables"].trials, data_dir, root, n=2)
-    ceiling = 2 * overhead["plain_loop_seconds"] / max(side_by_side)
+    twos: list[dict[str, Any]] = []
+    side_by_side: list[list[float]] = []
+    for _ in range(repeats):
+        twos.append(bench_run(workload, TWO_AT_A_TIME, data_dir, root))
+        side_by_side.append(plain_loops(workload, one["tables"].trials, data_dir, root, n=2))
+    two = _fastest(twos)
+    best_pair = min(side_by_side, key=max)
+    ceiling = 2 * overhead["plain_loop_seconds"] / max(best_pair)
     speedup = one["search_seconds"] / two["search_seconds"]
-    return {"workload": workload.__dict__, "search_seconds_1": one["search_seconds"], "search_seconds_2": two["search_seconds"],
+    walls = one["tables"].trials.sort_values("trial_number")["wall_seconds"].tolist()
+    return {"workload": workload.__dict__, "repeats": repeats,
+            "search_seconds_1": one["search_seconds"], "search_seconds_2": two["search_seconds"],
+            "search_seconds_2_each": [r["search_seconds"] for r in twos],
             "speedup": speedup, "speedup_without_startup": one["trial_span_seconds"] / two["trial_span_seconds"],
-            "plain_loop_seconds_1": overhead["plain_loop_seconds"], "plain_loop_seconds_2_side_by_side": side_by_side,
+            "plain_loop_seconds_1": overhead["plain_loop_seconds"], "plain_loop_seconds_2_side_by_side": best_pair,
             "speedup_ceiling": ceiling, "share_of_ceiling": speedup / ceiling,
-            "peak_pss_bytes_1": one["peak_pss_bytes"], "peak_pss_bytes_2": two["peak_pss_bytes"],
+            "speedup_bound_of_trial_lengths": list_schedule_bound(walls)}
+
+
+def measure_memory(workload: Workload, data_dir: Path | None, root: Path) -> dict[str, Any]:
+    """Peak PSS (shared pages split fairly) of the whole process tree with 1 and 2 concurrent
+    trials: the data sits once in Ray's object store, so a second trial adds only its own work."""
+    one = bench_run(workload, ONE_AT_A_TIME, data_dir, root, sample_memory=True)
+    two = bench_run(workload, TWO_AT_A_TIME, data_dir, root, sample_memory=True)
+    return {"workload": workload.__dict__, "peak_pss_bytes_1": one["peak_pss_bytes"], "peak_pss_bytes_2": two["peak_pss_bytes"],
             "memory_ratio": two["peak_pss_bytes"] / one["peak_pss_bytes"]}
 
 
@@ -212,14 +274,31 @@ def measure_early_stopping(workload: Workload, data_dir: Path | None, root: Path
     return out
 
 
+#: RBF SVMs after PCA: compute-bound trials of similar length (1.5-6 s on 8,000 images), so the
+#: speedup measures the orchestration. The shipped SVM space's slowest trial (a linear kernel on
+#: unscaled pixels that barely converges) took half of a 20-trial search and capped any speedup
+#: at 1.4; logistic regression on 20,000 images is bound by memory bandwidth, where two plain
+#: loops side by side reached only 1.70x on this machine.
+RBF_SVM_SPACE = """\
+params:
+  deskew: {type: categorical, choices: [false, true]}
+  scaler: {type: fixed, value: minmax}
+  pca_variance: {type: categorical, choices: [0.8, 0.9]}
+  kernel: {type: fixed, value: rbf}
+  C: {type: float, low: 1.0, high: 30.0, log: true}
+  gamma: {type: float, low: 0.01, high: 0.05, log: true}
+"""
+
+
 def workloads(quick: bool) -> dict[str, Workload]:
     if quick:  # seconds, for the test suite: checks that everything runs and writes its JSON
-        return {"overhead_fast": Workload("logreg", "digits", 4), "overhead_1s": Workload("logreg", "digits", 4),
-                "early_stopping": Workload("mlp", "digits", 3)}
+        return {"overhead_fast": Workload("logreg", "digits", 4), "overhead_1s": Workload("svm", "digits", 4, space=RBF_SVM_SPACE),
+                "memory": Workload("logreg", "digits", 4), "early_stopping": Workload("mlp", "digits", 3)}
     return {
         "overhead_fast": Workload("logreg", "digits", 40),  # one report per trial, ~0.1 s each
-        # trials of 2-8 s, as many as a default search (20); also the parallel and memory workload
-        "overhead_1s": Workload("svm", "mnist", 20, train_size=8000),
+        # as many trials as a default search (20); also the parallel workload
+        "overhead_1s": Workload("svm", "mnist", 20, train_size=8000, space=RBF_SVM_SPACE),
+        "memory": Workload("logreg", "mnist", 8, train_size=20000),
         "early_stopping": Workload("mlp", "mnist", 27, train_size=10000),
     }
 
@@ -230,13 +309,13 @@ TARGETS = {
     "overhead_per_trial_seconds": ("overhead_fast", "overhead_per_trial_seconds", "<=", 0.05),
     "ratio_1s_trials": ("overhead_1s", "ratio", "<=", 1.10),
     "parallel_speedup": ("parallel", "speedup", ">=", 1.8),
-    "memory_ratio": ("parallel", "memory_ratio", "<=", 1.3),
+    "memory_ratio": ("memory", "memory_ratio", "<=", 1.3),
     "asha_epoch_share": ("early_stopping", "epoch_share", "<=", 0.40),
     "asha_accuracy_gap_points": ("early_stopping", "accuracy_gap_points", "<=", 0.3),
 }
 
 
-def run_perf(output: Path, data_dir: Path | None, quick: bool) -> dict[str, Any]:
+def run_perf(output: Path, data_dir: Path | None, quick: bool, repeats: int = 2) -> dict[str, Any]:
     from bench.datasets import get_dataset
     from bench.results import write_json
 
@@ -245,20 +324,21 @@ def run_perf(output: Path, data_dir: Path | None, quick: bool) -> dict[str, Any]
         get_dataset("mnist").load(data_dir)  # fail now, clearly, rather than inside a subprocess
     with tempfile.TemporaryDirectory(prefix="bench-perf-") as tmp:
         root = Path(tmp)
-        fast = measure_overhead(chosen["overhead_fast"], data_dir, root)
+        fast = measure_overhead(chosen["overhead_fast"], data_dir, root, repeats)
         fast.pop("_run")
-        one_second = measure_overhead(chosen["overhead_1s"], data_dir, root)
+        one_second = measure_overhead(chosen["overhead_1s"], data_dir, root, repeats)
         results = {
             "overhead_fast": fast,
-            "parallel": measure_parallel(one_second, data_dir, root),  # reuses the 1-at-a-time run
+            "parallel": measure_parallel(one_second, data_dir, root, repeats),  # reuses the 1-at-a-time runs
             "overhead_1s": one_second,
+            "memory": measure_memory(chosen["memory"], data_dir, root),
             "early_stopping": measure_early_stopping(chosen["early_stopping"], data_dir, root),
         }
     verdicts = {}
     for name, (section, key, op, target) in TARGETS.items():
         value = results[section][key]
         verdicts[name] = {"value": value, "target": f"{op} {target}", "met": value <= target if op == "<=" else value >= target}
-    report = {"quick": quick, "cpu_count": psutil.cpu_count(), "results": results, "targets": verdicts}
+    report = {"quick": quick, "repeats": repeats, "cpu_count": psutil.cpu_count(), "results": results, "targets": verdicts}
     write_json(report, output)
     return report
 
@@ -268,13 +348,16 @@ def add_parser(commands: Any) -> None:
     perf.add_argument("--output", type=Path, default=Path("perf.json"), help="JSON file to write (default perf.json)")
     perf.add_argument("--data-dir", type=Path, help="folder with the MNIST IDX files")
     perf.add_argument("--quick", action="store_true", help="tiny digits workloads: checks the command, measures little")
+    perf.add_argument("--repeats", type=int, default=2, help="runs of each timed side, alternating; the fastest counts (default 2)")
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    report = run_perf(args.output, args.data_dir, args.quick)
+    if args.repeats < 1:
+        raise BenchInputError(f"--repeats {args.repeats} is not valid; use 1 or more")
+    report = run_perf(args.output, args.data_dir, args.quick, args.repeats)
     table = Table(title="bench perf" + (" (quick: not meaningful figures)" if args.quick else ""))
     for column in ("measure", "value", "target", "met"):
         table.add_column(column)
@@ -283,6 +366,7 @@ def run(args: argparse.Namespace) -> int:
     Console().print(table)
     parallel = report["results"]["parallel"]
     print(f"parallel speedup ceiling on this machine (two plain loops side by side): {parallel['speedup_ceiling']:.3f}; "
-          f"bench reaches {parallel['share_of_ceiling']:.0%} of it")
+          f"bench reaches {parallel['share_of_ceiling']:.0%} of it; the trials' lengths allow at most "
+          f"{parallel['speedup_bound_of_trial_lengths']:.3f}")
     print(f"written: {args.output}")
     return 0

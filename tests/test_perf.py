@@ -9,19 +9,35 @@ import pytest
 
 from conftest import run_cli
 
-pytestmark = pytest.mark.slow
-
-
+@pytest.mark.slow
 def test_perf_quick_writes_every_measure(tmp_path: Path) -> None:
     output = tmp_path / "perf.json"
-    result = run_cli("perf", "--quick", "--output", str(output), timeout=1200)
+    result = run_cli("perf", "--quick", "--repeats", "1", "--output", str(output), timeout=1200)
     assert result.returncode == 0, result.stderr
     report = json.loads(output.read_text())
     assert set(report["targets"]) == {"overhead_per_trial_seconds", "ratio_1s_trials", "parallel_speedup",
                                       "memory_ratio", "asha_epoch_share", "asha_accuracy_gap_points"}
+    memory = report["results"]["memory"]
+    assert memory["peak_pss_bytes_1"] > 50e6 and memory["peak_pss_bytes_2"] > 50e6  # Ray processes were measured
     parallel = report["results"]["parallel"]
-    assert parallel["peak_pss_bytes_1"] > 50e6 and parallel["peak_pss_bytes_2"] > 50e6  # Ray processes were measured
     assert len(parallel["plain_loop_seconds_2_side_by_side"]) == 2 and parallel["speedup_ceiling"] > 0
+    assert 1 <= parallel["speedup_bound_of_trial_lengths"] <= 2
     assert "_run" not in report["results"]["overhead_1s"]
     assert report["results"]["overhead_fast"]["trials"] == 4
+    assert "kernel: {type: fixed, value: rbf}" in report["results"]["overhead_1s"]["workload"]["space"]  # recorded with it
     assert report["results"]["early_stopping"]["none"]["epochs"] > 0
+
+
+def test_perf_rejects_zero_repeats(tmp_path: Path) -> None:
+    result = run_cli("perf", "--quick", "--repeats", "0", "--output", str(tmp_path / "perf.json"))
+    assert result.returncode == 2
+    assert "--repeats 0" in result.stderr
+
+
+def test_list_schedule_bound() -> None:
+    """Equal trials let two slots halve the time; one long trial caps the speedup."""
+    from bench.perf import list_schedule_bound
+
+    assert list_schedule_bound([1.0] * 4) == 2.0
+    assert list_schedule_bound([1.0, 1.0, 4.0, 1.0]) == 7.0 / 5.0
+    assert list_schedule_bound([3.0]) == 1.0
