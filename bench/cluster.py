@@ -57,7 +57,7 @@ def _quiet_ray_logs() -> None:
 
 
 @contextmanager
-def _single_machine_mode() -> Iterator[None]:
+def single_machine_mode() -> Iterator[None]:
     """Ray's single-machine mode for the duration of a local instance: the driver reads the
     switch from ``ray_constants`` (set at import, so patched here), the processes it starts
     (raylet, agents, workers) from the environment."""
@@ -89,7 +89,7 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[di
         kwargs["address"] = address
     else:  # "local": always a new instance, never whichever `ray start` cluster happens to run here
         kwargs.update(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1")
-    with (nullcontext() if address else _single_machine_mode()):
+    with (nullcontext() if address else single_machine_mode()):
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:

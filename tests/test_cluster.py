@@ -16,28 +16,26 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.cluster import CLUSTER_MODE_VAR
+from bench.cluster import single_machine_mode
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def two_nodes(monkeypatch: pytest.MonkeyPatch):
-    from ray._private import ray_constants
+def two_nodes():
     from ray.cluster_utils import Cluster
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # both nodes on loopback (see bench.cluster): nothing of the test cluster faces the network
-    monkeypatch.setenv(CLUSTER_MODE_VAR, "0")
-    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    worker = cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    try:
-        yield cluster, worker
-    finally:
-        cluster.shutdown()
+    # both nodes on loopback, as bench keeps its own local instance: nothing faces the network
+    with single_machine_mode():
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        worker = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        try:
+            yield cluster, worker
+        finally:
+            cluster.shutdown()
 
 
 def _bench(address: str, results: Path, mnist_dir: Path, trials: int) -> subprocess.Popen:

@@ -58,5 +58,5 @@ class Forest(Family):
     def fit_stages(self, model: Pipeline, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
         for trees in chunk_ends(model[-1].n_estimators, CHUNK):
             model.set_params(model__n_estimators=trees)
-            model.fit(X, y)  # deskewing, when chosen, is cached: each chunk pays only for its trees
+            model.fit(X, y)  # deskewing, when chosen, is cached: a chunk pays for its trees and one hash of X
             yield trees
