@@ -9,6 +9,7 @@ import pytest
 
 from conftest import run_cli
 
+
 @pytest.mark.slow
 def test_perf_quick_writes_every_measure(tmp_path: Path) -> None:
     output = tmp_path / "perf.json"
