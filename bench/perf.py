@@ -146,6 +146,7 @@ def plain_loop(workload: Workload, trials: pd.DataFrame, data_dir: Path | None) 
     from bench.families import create_family
     from bench.metrics import evaluate
     from bench.runner import prepare_data
+
     dataset = get_dataset(workload.dataset)
     search, _ = prepare_data(dataset.load(data_dir), workload.train_size, dataset.val_fraction)
     family = create_family(workload.family)
