@@ -76,8 +76,11 @@ def single_machine_mode() -> Iterator[None]:
 
 
 @contextmanager
-def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[dict]:
-    """Start (or connect to) Ray for the duration of a run; yields the cluster's resources."""
+def ray_session(address: str | None, num_cpus: int | None = None, families: list[str] | None = None) -> Iterator[dict]:
+    """Start (or connect to) Ray for the duration of a run; yields the cluster's resources.
+
+    A local instance for a run of ``families`` starts its workers with their trial code
+    already imported, and Tune's trials land on them (see bench.warm)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
@@ -89,12 +92,20 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[di
         kwargs["address"] = address
     else:  # "local": always a new instance, never whichever `ray start` cluster happens to run here
         kwargs.update(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1")
-    with (nullcontext() if address else single_machine_mode()):
+    warm_workers = nullcontext()
+    if not address and families:
+        from bench import warm
+
+        kwargs["_system_config"] = warm.system_config(families)
+        warm_workers = warm.warm_local_workers()
+    with (nullcontext() if address else single_machine_mode()), warm_workers as ready:
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:
             where = address or "a local Ray instance"
             raise BenchInputError(f"cannot connect to Ray at {where}: {str(exc).splitlines()[0]}") from None
+        if ready is not None:  # Ray prestarts one worker per CPU
+            ready.wait(int(ray.cluster_resources().get("CPU", 0)))
         try:
             yield ray.cluster_resources()
         finally:

@@ -253,7 +253,7 @@ class Run:
     def execute(self) -> Path:
         o = self.options
         self.write()
-        with ray_session(o.address, num_cpus=None) as resources:
+        with ray_session(o.address, num_cpus=None, families=self.families) as resources:
             import ray
 
             self.cluster = {"resources": resources, "nodes": len([n for n in ray.nodes() if n.get("Alive")])}

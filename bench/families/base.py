@@ -35,6 +35,9 @@ class Family(ABC):
     #: Whether ``fit_stages`` takes ``resume=`` and the family has ``save_state``/``load_state``,
     #: so a trial can checkpoint and a retried one go on from where it was.
     checkpointable: ClassVar[bool] = False
+    #: Modules a model of this family imports when built, beyond scikit-learn (torch,
+    #: LightGBM): a local run's workers import them before the first trial (bench.warm).
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Any:

@@ -96,6 +96,7 @@ class LightGBM(Family):
     name = "lightgbm"
     description = "LightGBM gradient-boosted trees (leaf-wise), reported every 50 boosting rounds"
     fidelity_unit = "rounds"
+    libraries = ("lightgbm",)
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> StagedLGBMClassifier:
         import lightgbm  # noqa: F401  (load its OpenMP runtime now, so the trial's thread limits reach it)

@@ -254,6 +254,7 @@ class TorchFamily:
     uses_gpu = True
     checkpointable = True  # trials save their training state; a retried trial goes on from it
     schedule_bound = True  # one-cycle and cosine schedules span the planned epochs
+    libraries = ("torch",)
     #: Most epochs a configuration may ask for: the early-stopping horizon.
     max_epochs: int = 30
 

@@ -1,0 +1,114 @@
+"""Warm workers for local runs: trials start on processes that have already imported their code.
+
+A fresh Ray worker spends seconds before a trial's first line runs: starting Python and Ray,
+importing Ray Tune (pandas, Ray Data) for the trial actor, then scikit-learn and the family's
+libraries. A local Ray instance starts one worker per CPU with the node, while the driver is
+still waiting for the rest of Ray to come up; ``preload_python_modules`` (a Ray system setting)
+has those workers import the trial's modules then, so the imports overlap Ray's own start-up.
+
+Ray Tune undoes this: it declares every trial actor with a runtime environment (a few
+environment variables, such as ``PL_DISABLE_FORK`` for PyTorch Lightning), and Ray never gives
+an actor with a runtime environment one of the node's prestarted workers, so each search starts
+a new process and imports everything again. On a local instance the workers inherit the driver's
+environment anyway, so :func:`warm_local_workers` sets those variables here and lets
+Tune declare its actors without one. Clusters are left as Tune made them: there the runtime
+environment carries the variables to other machines.
+
+Ray gives the workers it starts for a job the driver's current folder on their path; prestarted
+workers come before any job, so they get it (and bench's folder, for a source checkout run
+without installing) through ``PYTHONPATH`` instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+#: What every trial imports: the Tune function trainable and bench's trial code (which loads
+#: scikit-learn and the family registry).
+TRIAL_MODULES = ("ray.tune", "bench.trial")
+#: Imported last: leaves a file in this folder when a worker's imports are done.
+READY_MODULE, READY_DIR_VAR = "bench.warm_ready", "BENCH_WARM_READY_DIR"
+#: How long the driver waits for the prestarted workers before it starts anyway.
+READY_TIMEOUT_S = 30.0
+
+
+def preload_modules(families: list[str]) -> list[str]:
+    """The modules a local worker imports before it takes work: the trial's own and the
+    installed libraries of the run's families (torch for the neural families, LightGBM)."""
+    from bench.families import create_family
+
+    libraries = [lib for name in families for lib in create_family(name).libraries]
+    installed = [lib for lib in dict.fromkeys(libraries) if importlib.util.find_spec(lib) is not None]
+    return [*TRIAL_MODULES, *installed, READY_MODULE]
+
+
+def system_config(families: list[str]) -> dict[str, Any]:
+    """Ray system settings for a local instance that runs ``families``."""
+    return {"preload_python_modules": preload_modules(families)}
+
+
+def worker_environment() -> dict[str, str]:
+    """What the prestarted workers of a local instance must inherit to stand in for the ones Ray
+    would start for a job: Tune's trial variables, and the driver's code folders (the current
+    one, which Ray passes only to workers started for the job, and bench's own) on the path."""
+    from ray.tune.execution.class_cache import DEFAULT_ENV_VARS
+
+    import bench
+
+    folders = [str(Path(bench.__file__).resolve().parent.parent), os.getcwd(),
+               *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**DEFAULT_ENV_VARS, "PYTHONPATH": os.pathsep.join(dict.fromkeys(folders))}
+
+
+class ReadyWorkers:
+    """The folder where preloaded workers say they are ready (see bench.warm_ready)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def wait(self, count: int, timeout_s: float = READY_TIMEOUT_S) -> int:
+        """Wait until ``count`` workers have finished their imports (or ``timeout_s`` passed);
+        return how many had. A search started earlier would find its workers registered with
+        Ray but still importing, and Ray would start new ones for the trials instead."""
+        deadline = time.monotonic() + timeout_s
+        while (ready := len(list(self.folder.iterdir()))) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return ready
+
+
+@contextmanager
+def warm_local_workers() -> Iterator[ReadyWorkers]:
+    """Around a local instance's start and use: its workers inherit :func:`worker_environment`
+    and report when their imports are done, and Tune declares trial actors without a runtime
+    environment, so they land on those workers."""
+    import ray
+    from ray.tune.execution import class_cache
+
+    cache_class = class_cache._ActorClassCache
+    tune_get = cache_class.get
+
+    def get(self: Any, trainable_cls: type) -> Any:
+        if trainable_cls not in self._cache:
+            self._cache[trainable_cls] = ray.remote(trainable_cls)
+        return self._cache[trainable_cls]
+
+    with tempfile.TemporaryDirectory(prefix="bench-ready-") as folder:
+        inherited = {**worker_environment(), READY_DIR_VAR: folder}
+        saved = {name: os.environ.get(name) for name in inherited}
+        os.environ.update(inherited)
+        cache_class.get = get
+        try:
+            yield ReadyWorkers(Path(folder))
+        finally:
+            cache_class.get = tune_get
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value

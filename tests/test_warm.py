@@ -1,0 +1,67 @@
+"""A local run's trials start on the workers Ray prestarts with the node, which imported the
+trial's modules while Ray came up, rather than on new processes that import them first."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.cluster import ray_session
+from bench.warm import READY_MODULE, TRIAL_MODULES, ReadyWorkers, preload_modules, worker_environment
+
+
+def test_preload_modules_add_each_installed_family_library_once() -> None:
+    assert preload_modules(["svm", "knn"]) == [*TRIAL_MODULES, READY_MODULE]
+    assert preload_modules(["mlp", "cnn", "svm"]) == [*TRIAL_MODULES, "torch", READY_MODULE]
+    assert preload_modules(["lightgbm"]) == [*TRIAL_MODULES, "lightgbm", READY_MODULE]
+
+
+def _report_worker(config: dict[str, Any]) -> None:
+    import psutil
+    from ray import tune
+
+    tune.report({"worker_created": psutil.Process().create_time(),
+                 "trial_code_loaded": all(m in sys.modules for m in ("bench.trial", "sklearn.svm")),
+                 "pl_disable_fork": os.environ.get("PL_DISABLE_FORK")})
+
+
+def test_workers_inherit_tune_variables_and_the_code_folders() -> None:
+    import bench
+
+    environment = worker_environment()
+    assert environment["PL_DISABLE_FORK"] == "1"
+    folders = environment["PYTHONPATH"].split(os.pathsep)
+    assert str(Path(bench.__file__).resolve().parent.parent) in folders and os.getcwd() in folders
+
+
+def test_local_tune_trial_lands_on_a_prestarted_preloaded_worker(tmp_path: Path) -> None:
+    from ray import cloudpickle, tune
+    from ray.tune.execution.class_cache import _ActorClassCache
+
+    tune_get = _ActorClassCache.get
+    variable_before = os.environ.get("PL_DISABLE_FORK")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # this test module is not on the workers' path
+    with ray_session(None, num_cpus=2, families=["svm"]):  # (with 1, Ray passed its one prestarted worker over in our tries)
+        fit_started = time.time()
+        tuner = tune.Tuner(tune.with_resources(_report_worker, {"cpu": 1}), tune_config=tune.TuneConfig(num_samples=1),
+                           run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+        [result] = tuner.fit()
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert result.error is None
+    assert result.metrics["worker_created"] < fit_started  # started with the node, not for this trial
+    assert result.metrics["trial_code_loaded"]  # imported before the trial asked for anything
+    assert result.metrics["pl_disable_fork"] == "1"  # Tune's variable, inherited instead of declared
+    assert _ActorClassCache.get is tune_get  # Tune is left as it was after the session
+    assert os.environ.get("PL_DISABLE_FORK") == variable_before
+
+
+def test_ready_workers_wait_for_the_count_or_give_up(tmp_path: Path) -> None:
+    ready = ReadyWorkers(tmp_path)
+    (tmp_path / "101").touch()
+    assert ready.wait(1, timeout_s=5) == 1
+    started = time.monotonic()
+    assert ready.wait(2, timeout_s=0.2) == 1  # a worker that never says so does not hold the run up
+    assert time.monotonic() - started < 5
