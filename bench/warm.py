@@ -7,12 +7,13 @@ still waiting for the rest of Ray to come up; ``preload_python_modules`` (a Ray 
 has those workers import the trial's modules then, so the imports overlap Ray's own start-up.
 
 Ray Tune undoes this: it declares every trial actor with a runtime environment (a few
-environment variables, such as ``PL_DISABLE_FORK`` for PyTorch Lightning), and Ray never gives
-an actor with a runtime environment one of the node's prestarted workers, so each search starts
-a new process and imports everything again. On a local instance the workers inherit the driver's
-environment anyway, so :func:`warm_local_workers` sets those variables here and lets
-Tune declare its actors without one. Clusters are left as Tune made them: there the runtime
-environment carries the variables to other machines.
+environment variables, such as ``PL_DISABLE_FORK`` for PyTorch Lightning), and Ray (2.60, as
+measured here) never gives an actor with a runtime environment one of the node's prestarted
+workers, so each search started a new process and imported everything again. On a local
+instance the workers inherit the driver's environment anyway, so :func:`warm_local_workers`
+sets those variables here and lets Tune declare its actors without one (through Tune's private
+actor-class cache; a Ray release without it gets Tune's behaviour). Clusters are left as Tune
+made them: there the runtime environment carries the variables to other machines.
 
 Ray gives the workers it starts for a job the driver's current folder on their path; prestarted
 workers come before any job, so they get it (and bench's folder, for a source checkout run
@@ -53,17 +54,26 @@ def system_config(families: list[str]) -> dict[str, Any]:
     return {"preload_python_modules": preload_modules(families)}
 
 
+def _tune_actor_cache() -> tuple[Any, dict[str, str]]:
+    """Tune's actor-class cache and the variables it declares, or (None, {}) in a Ray release
+    that has moved them."""
+    try:
+        from ray.tune.execution import class_cache
+
+        return class_cache._ActorClassCache, dict(class_cache.DEFAULT_ENV_VARS)
+    except (ImportError, AttributeError):
+        return None, {}
+
+
 def worker_environment() -> dict[str, str]:
     """What the prestarted workers of a local instance must inherit to stand in for the ones Ray
     would start for a job: Tune's trial variables, and the driver's code folders (the current
     one, which Ray passes only to workers started for the job, and bench's own) on the path."""
-    from ray.tune.execution.class_cache import DEFAULT_ENV_VARS
-
     import bench
 
     folders = [str(Path(bench.__file__).resolve().parent.parent), os.getcwd(),
                *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**DEFAULT_ENV_VARS, "PYTHONPATH": os.pathsep.join(dict.fromkeys(folders))}
+    return {**_tune_actor_cache()[1], "PYTHONPATH": os.pathsep.join(dict.fromkeys(folders))}
 
 
 class ReadyWorkers:
@@ -74,8 +84,8 @@ class ReadyWorkers:
 
     def wait(self, count: int, timeout_s: float = READY_TIMEOUT_S) -> int:
         """Wait until ``count`` workers have finished their imports (or ``timeout_s`` passed);
-        return how many had. A search started earlier would find its workers registered with
-        Ray but still importing, and Ray would start new ones for the trials instead."""
+        return how many had. A search started earlier finds its workers registered with Ray but
+        still importing, and in our tries Ray then often started new ones for the trials."""
         deadline = time.monotonic() + timeout_s
         while (ready := len(list(self.folder.iterdir()))) < count and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -88,10 +98,9 @@ def warm_local_workers() -> Iterator[ReadyWorkers]:
     and report when their imports are done, and Tune declares trial actors without a runtime
     environment, so they land on those workers."""
     import ray
-    from ray.tune.execution import class_cache
 
-    cache_class = class_cache._ActorClassCache
-    tune_get = cache_class.get
+    cache_class, _ = _tune_actor_cache()
+    tune_get = cache_class.get if cache_class is not None else None
 
     def get(self: Any, trainable_cls: type) -> Any:
         if trainable_cls not in self._cache:
@@ -102,11 +111,13 @@ def warm_local_workers() -> Iterator[ReadyWorkers]:
         inherited = {**worker_environment(), READY_DIR_VAR: folder}
         saved = {name: os.environ.get(name) for name in inherited}
         os.environ.update(inherited)
-        cache_class.get = get
+        if cache_class is not None:
+            cache_class.get = get
         try:
             yield ReadyWorkers(Path(folder))
         finally:
-            cache_class.get = tune_get
+            if cache_class is not None:
+                cache_class.get = tune_get
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)
