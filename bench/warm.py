@@ -84,8 +84,8 @@ class ReadyWorkers:
 
     def wait(self, count: int, timeout_s: float = READY_TIMEOUT_S) -> int:
         """Wait until ``count`` workers have finished their imports (or ``timeout_s`` passed);
-        return how many had. A search started earlier finds its workers registered with Ray but
-        still importing, and in our tries Ray then often started new ones for the trials."""
+        return how many had. The search's clock (``--time-budget``, ``search_seconds``) then
+        starts when trials can run, as a plain loop's timer starts after its imports."""
         deadline = time.monotonic() + timeout_s
         while (ready := len(list(self.folder.iterdir()))) < count and time.monotonic() < deadline:
             time.sleep(0.05)
