@@ -5,20 +5,41 @@ code between bench and Ray catches a ``KeyboardInterrupt`` now and then (seen on
 run went on and exited 0), so the runner ends Tune through a stopper when the flag is set and
 raises again after ``fit``; the recorder writes no rows for trials stopped that way, so a resume
 runs them again, exactly as when the exception gets through.
+
+Inside ``fit`` the first signal only sets the flag (:func:`deferred`): an exception raised at an
+arbitrary line there can land in a library's cleanup code (seen in CI: inside Optuna's journal
+file lock release, which then failed with FileNotFoundError instead), and the stopper ends the
+search within one Tune step anyway. A second signal raises at once.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 requested = threading.Event()
+_deferring = threading.Event()
 
 
 def handle(signum: int, frame: Any) -> None:
+    first = not requested.is_set()
     requested.set()
+    if first and _deferring.is_set():
+        return  # the stopper ends the search; check() raises after it
     raise KeyboardInterrupt
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """While open, a first interrupt only sets the flag; callers end their work through it and
+    call :func:`check` after."""
+    _deferring.set()
+    try:
+        yield
+    finally:
+        _deferring.clear()
 
 
 def install() -> None:

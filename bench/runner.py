@@ -352,8 +352,9 @@ class Run:
                 ),
             )
             started = time.monotonic()
-            tuner.fit()
-            interrupt.check()  # an interrupt that something inside fit() swallowed
+            with interrupt.deferred():  # the stopper ends the search on Ctrl-C
+                tuner.fit()
+            interrupt.check()
             search_seconds = time.monotonic() - started
         rows = self._finished_trials(family, seed)
         progress.finish(task, len(rows))
