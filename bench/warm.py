@@ -49,9 +49,20 @@ def preload_modules(families: list[str]) -> list[str]:
     return [*TRIAL_MODULES, *installed, READY_MODULE]
 
 
+#: How long an idle worker of a local instance lives (the instance lasts one run).
+IDLE_WORKER_LIFETIME_MS = 10 * 60 * 1000
+
+
 def system_config(families: list[str]) -> dict[str, Any]:
-    """Ray system settings for a local instance that runs ``families``."""
-    return {"preload_python_modules": preload_modules(families)}
+    """Ray system settings for a local instance that runs ``families``.
+
+    Ray's raylet kills idle workers beyond the number of CPUs left free once they have idled for
+    a second. Tune reserves a trial's CPU before it asks for a worker, so in the moment between
+    the two the prestarted workers counted as surplus: in about one search in five (measured
+    here) both were killed and the first trials waited seconds for new workers to start and
+    import everything. A local instance lives for one run, so its idle workers are kept."""
+    return {"preload_python_modules": preload_modules(families),
+            "idle_worker_killing_time_threshold_ms": IDLE_WORKER_LIFETIME_MS}
 
 
 def _tune_actor_cache() -> tuple[Any, dict[str, str]]:

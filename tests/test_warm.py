@@ -74,3 +74,34 @@ def test_ready_workers_wait_for_the_count_or_give_up(tmp_path: Path) -> None:
     (tmp_path / "101").touch()
     assert ready.wait(1, timeout_s=5) == 1
     assert ready.wait(2, timeout_s=0.2) == 1  # a worker that never says so does not hold the run up
+
+
+class _Worker:
+    def created(self) -> float:
+        import psutil
+
+        return psutil.Process().create_time()
+
+
+def test_prestarted_workers_outlive_the_wait_between_reserving_cpus_and_using_them() -> None:
+    """Tune reserves a trial's CPU (a placement group) before it asks for a worker; with Ray's
+    default, the raylet then counted the idle prestarted workers as surplus and killed them
+    after a second, and the trial waited for a new process to start and import everything."""
+    import ray
+    from ray import cloudpickle
+    from ray.util.placement_group import placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with ray_session(None, num_cpus=2, families=["svm"]):
+            reserved_at = time.time()
+            group = placement_group([{"CPU": 1}, {"CPU": 1}])
+            ray.get(group.ready())
+            time.sleep(3)  # Ray's default kills an idle worker after 1 s, checking every 0.2 s
+            strategy = PlacementGroupSchedulingStrategy(placement_group=group)
+            actors = [ray.remote(num_cpus=1)(_Worker).options(scheduling_strategy=strategy).remote() for _ in range(2)]
+            created = ray.get([actor.created.remote() for actor in actors])
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert all(when < reserved_at for when in created)  # the prestarted workers, not new ones
