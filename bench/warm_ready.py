@@ -4,7 +4,9 @@ the worker's pid, in the folder the driver watches, says that the worker's impor
 import os
 from pathlib import Path
 
-_folder = os.environ.get("BENCH_WARM_READY_DIR")
+from bench.warm import READY_DIR_VAR
+
+_folder = os.environ.get(READY_DIR_VAR)
 if _folder:
     try:
         Path(_folder, str(os.getpid())).touch()
