@@ -195,14 +195,23 @@ def _fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return min(runs, key=lambda run: run["search_seconds"])
 
 
-def measure_overhead(workload: Workload, data_dir: Path | None, root: Path, repeats: int) -> dict[str, Any]:
+def measure_overhead(workload: Workload, data_dir: Path | None, root: Path, repeats: int,
+                     with_parallel: bool = False) -> dict[str, Any]:
     """``bench run`` one trial at a time against the plain loop over the same configurations,
-    alternately, ``repeats`` times each; the fastest of each side is compared."""
+    alternately, ``repeats`` times each; the fastest of each side is compared. ``with_parallel``
+    adds, to each repeat, the same search 2 trials at a time and two plain loops at once (for
+    :func:`measure_parallel`): the machine's speed drifts over minutes, so the sides of the
+    speedup are measured next to each other."""
     runs: list[dict[str, Any]] = []
     plains: list[float] = []
+    twos: list[dict[str, Any]] = []
+    side_by_side: list[list[float]] = []
     for _ in range(repeats):
         runs.append(bench_run(workload, ONE_AT_A_TIME, data_dir, root))
         plains.extend(plain_loops(workload, runs[0]["tables"].trials, data_dir, root))
+        if with_parallel:
+            twos.append(bench_run(workload, TWO_AT_A_TIME, data_dir, root))
+            side_by_side.append(plain_loops(workload, runs[0]["tables"].trials, data_dir, root, n=2))
     run, plain = _fastest(runs), min(plains)
     n = len(run["tables"].trials)
     return {
@@ -217,7 +226,7 @@ def measure_overhead(workload: Workload, data_dir: Path | None, root: Path, repe
         "overhead_per_trial_seconds": (run["trial_span_seconds"] - plain) / n,
         "overhead_per_trial_with_startup_seconds": (run["search_seconds"] - plain) / n,
         "bench_seconds_per_trial": run["search_seconds"] / n, "plain_seconds_per_trial": plain / n,
-        "_run": run,
+        "_run": run, "_runs": runs, "_twos": twos, "_side_by_side": side_by_side,
     }
 
 
@@ -230,17 +239,15 @@ def list_schedule_bound(walls: list[float], workers: int = 2) -> float:
     return sum(walls) / max(free)
 
 
-def measure_parallel(overhead: dict[str, Any], data_dir: Path | None, root: Path, repeats: int) -> dict[str, Any]:
-    """2 concurrent single-core trials against the 1-at-a-time runs that ``overhead`` measured
-    (the same workload), beside the ceiling (two plain loops in two processes at once) and the
-    bound that the trials' own lengths set."""
+def measure_parallel(overhead: dict[str, Any]) -> dict[str, Any]:
+    """2 concurrent single-core trials against 1 at a time (the runs that ``overhead`` measured
+    with ``with_parallel``), beside the ceiling (two plain loops in two processes at once) and
+    the bound that the trials' own lengths set. A speedup above that bound says the machine ran
+    faster for one side: ``speedup_each`` pairs the runs made next to each other."""
     workload = Workload(**overhead["workload"])
-    one = overhead.pop("_run")
-    twos: list[dict[str, Any]] = []
-    side_by_side: list[list[float]] = []
-    for _ in range(repeats):
-        twos.append(bench_run(workload, TWO_AT_A_TIME, data_dir, root))
-        side_by_side.append(plain_loops(workload, one["tables"].trials, data_dir, root, n=2))
+    one, ones = overhead.pop("_run"), overhead.pop("_runs")
+    twos, side_by_side = overhead.pop("_twos"), overhead.pop("_side_by_side")
+    repeats = len(twos)
     two = _fastest(twos)
     best_pair = min(side_by_side, key=max)
     ceiling = 2 * overhead["plain_loop_seconds"] / max(best_pair)
@@ -252,7 +259,8 @@ def measure_parallel(overhead: dict[str, Any], data_dir: Path | None, root: Path
             "speedup": speedup, "speedup_without_startup": one["trial_span_seconds"] / two["trial_span_seconds"],
             "plain_loop_seconds_1": overhead["plain_loop_seconds"], "plain_loop_seconds_2_side_by_side": best_pair,
             "speedup_ceiling": ceiling, "share_of_ceiling": speedup / ceiling,
-            "speedup_bound_of_trial_lengths": list_schedule_bound(walls)}
+            "speedup_bound_of_trial_lengths": list_schedule_bound(walls),
+            "speedup_each": [a["search_seconds"] / b["search_seconds"] for a, b in zip(ones, twos)]}
 
 
 def measure_memory(workload: Workload, data_dir: Path | None, root: Path) -> dict[str, Any]:
@@ -328,11 +336,12 @@ def run_perf(output: Path, data_dir: Path | None, quick: bool, repeats: int = 2)
     with tempfile.TemporaryDirectory(prefix="bench-perf-") as tmp:
         root = Path(tmp)
         fast = measure_overhead(chosen["overhead_fast"], data_dir, root, repeats)
-        fast.pop("_run")
-        one_second = measure_overhead(chosen["overhead_1s"], data_dir, root, repeats)
+        for key in ("_run", "_runs", "_twos", "_side_by_side"):
+            fast.pop(key)
+        one_second = measure_overhead(chosen["overhead_1s"], data_dir, root, repeats, with_parallel=True)
         results = {
             "overhead_fast": fast,
-            "parallel": measure_parallel(one_second, data_dir, root, repeats),  # reuses the 1-at-a-time runs
+            "parallel": measure_parallel(one_second),
             "overhead_1s": one_second,
             "memory": measure_memory(chosen["memory"], data_dir, root),
             "early_stopping": measure_early_stopping(chosen["early_stopping"], data_dir, root),
@@ -371,5 +380,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"parallel speedup ceiling on this machine (two plain loops side by side): {parallel['speedup_ceiling']:.3f}; "
           f"bench reaches {parallel['share_of_ceiling']:.0%} of it; the trials' lengths allow at most "
           f"{parallel['speedup_bound_of_trial_lengths']:.3f}")
+    print("speedup of each 1-at-a-time run over the 2-at-a-time run next to it: "
+          + ", ".join(f"{value:.3f}" for value in parallel["speedup_each"]))
+    if parallel["speedup"] > parallel["speedup_bound_of_trial_lengths"]:
+        print("the speedup exceeds what the trials' lengths allow: the machine ran faster during "
+              "one side's runs; trust the runs made next to each other")
     print(f"written: {args.output}")
     return 0

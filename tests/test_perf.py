@@ -23,7 +23,8 @@ def test_perf_quick_writes_every_measure(tmp_path: Path) -> None:
     parallel = report["results"]["parallel"]
     assert len(parallel["plain_loop_seconds_2_side_by_side"]) == 2 and parallel["speedup_ceiling"] > 0
     assert 1 <= parallel["speedup_bound_of_trial_lengths"] <= 2
-    assert "_run" not in report["results"]["overhead_1s"]
+    assert len(parallel["speedup_each"]) == 1 and parallel["speedup_each"][0] > 0  # paired with its 1-at-a-time run
+    assert not any(key.startswith("_") for section in report["results"].values() for key in section)
     assert report["results"]["overhead_fast"]["trials"] == 4
     assert "kernel: {type: fixed, value: rbf}" in report["results"]["overhead_1s"]["workload"]["space"]  # recorded with it
     assert report["results"]["early_stopping"]["none"]["epochs"] > 0
