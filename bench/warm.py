@@ -58,9 +58,10 @@ def system_config(families: list[str]) -> dict[str, Any]:
 
     Ray's raylet kills idle workers beyond the number of CPUs left free once they have idled for
     a second. Tune reserves a trial's CPU before it asks for a worker, so in the moment between
-    the two the prestarted workers counted as surplus: in about one search in five (measured
-    here) both were killed and the first trials waited seconds for new workers to start and
-    import everything. A local instance lives for one run, so its idle workers are kept."""
+    the two the prestarted workers counted as surplus: in 1 of 6 searches (and 2 of 5 in an
+    earlier series) both were killed and the first trials waited seconds for new workers to
+    start and import everything. A local instance lives for one run, so its idle workers are
+    kept."""
     return {"preload_python_modules": preload_modules(families),
             "idle_worker_killing_time_threshold_ms": IDLE_WORKER_LIFETIME_MS}
 
