@@ -226,7 +226,7 @@ def measure_overhead(workload: Workload, data_dir: Path | None, root: Path, repe
         "overhead_per_trial_seconds": (run["trial_span_seconds"] - plain) / n,
         "overhead_per_trial_with_startup_seconds": (run["search_seconds"] - plain) / n,
         "bench_seconds_per_trial": run["search_seconds"] / n, "plain_seconds_per_trial": plain / n,
-        "_run": run, "_runs": runs, "_twos": twos, "_side_by_side": side_by_side,
+        "_runs": runs, "_twos": twos, "_side_by_side": side_by_side,
     }
 
 
@@ -245,10 +245,8 @@ def measure_parallel(overhead: dict[str, Any]) -> dict[str, Any]:
     the bound that the trials' own lengths set. A speedup above that bound says the machine ran
     faster for one side: ``speedup_each`` pairs the runs made next to each other."""
     workload = Workload(**overhead["workload"])
-    one, ones = overhead.pop("_run"), overhead.pop("_runs")
-    twos, side_by_side = overhead.pop("_twos"), overhead.pop("_side_by_side")
-    repeats = len(twos)
-    two = _fastest(twos)
+    ones, twos, side_by_side = overhead.pop("_runs"), overhead.pop("_twos"), overhead.pop("_side_by_side")
+    one, two, repeats = _fastest(ones), _fastest(twos), len(twos)
     best_pair = min(side_by_side, key=max)
     ceiling = 2 * overhead["plain_loop_seconds"] / max(best_pair)
     speedup = one["search_seconds"] / two["search_seconds"]
@@ -335,9 +333,8 @@ def run_perf(output: Path, data_dir: Path | None, quick: bool, repeats: int = 2)
         get_dataset("mnist").load(data_dir)  # fail now, clearly, rather than inside a subprocess
     with tempfile.TemporaryDirectory(prefix="bench-perf-") as tmp:
         root = Path(tmp)
-        fast = measure_overhead(chosen["overhead_fast"], data_dir, root, repeats)
-        for key in ("_run", "_runs", "_twos", "_side_by_side"):
-            fast.pop(key)
+        fast = {key: value for key, value in measure_overhead(chosen["overhead_fast"], data_dir, root, repeats).items()
+                if not key.startswith("_")}  # the runs' tables stay out of the JSON
         one_second = measure_overhead(chosen["overhead_1s"], data_dir, root, repeats, with_parallel=True)
         results = {
             "overhead_fast": fast,

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -46,21 +46,28 @@ def _report_worker(config: dict[str, Any]) -> None:
                  "pl_disable_fork": os.environ.get("PL_DISABLE_FORK")})
 
 
+@pytest.fixture
+def pickled_by_value() -> Iterator[None]:
+    """Ray's workers get this test module's functions and classes by value: it is not on their path."""
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.mark.usefixtures("pickled_by_value")
 def test_local_tune_trial_lands_on_a_prestarted_preloaded_worker(tmp_path: Path) -> None:
-    from ray import cloudpickle, tune
+    from ray import tune
     from ray.tune.execution.class_cache import _ActorClassCache
 
     tune_get = _ActorClassCache.get
     variable_before = os.environ.get("PL_DISABLE_FORK")
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # this test module is not on the workers' path
-    try:
-        with ray_session(None, num_cpus=2, families=["svm"]):  # (with 1, Ray passed its one prestarted worker over in our tries)
-            fit_started = time.time()
-            tuner = tune.Tuner(tune.with_resources(_report_worker, {"cpu": 1}), tune_config=tune.TuneConfig(num_samples=1),
-                               run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
-            [result] = tuner.fit()
-    finally:
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    with ray_session(None, num_cpus=2, families=["svm"]):  # (with 1, Ray passed its one prestarted worker over in our tries)
+        fit_started = time.time()
+        tuner = tune.Tuner(tune.with_resources(_report_worker, {"cpu": 1}), tune_config=tune.TuneConfig(num_samples=1),
+                           run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+        [result] = tuner.fit()
     assert result.error is None
     assert result.metrics["worker_created"] < fit_started  # started with the node, not for this trial
     assert result.metrics["trial_code_loaded"]  # imported before the trial asked for anything
@@ -83,25 +90,21 @@ class _Worker:
         return psutil.Process().create_time()
 
 
+@pytest.mark.usefixtures("pickled_by_value")
 def test_prestarted_workers_outlive_the_wait_between_reserving_cpus_and_using_them() -> None:
     """Tune reserves a trial's CPU (a placement group) before it asks for a worker; with Ray's
     default, the raylet then counted the idle prestarted workers as surplus and killed them
     after a second, and the trial waited for a new process to start and import everything."""
     import ray
-    from ray import cloudpickle
     from ray.util.placement_group import placement_group
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    try:
-        with ray_session(None, num_cpus=2, families=["svm"]):
-            reserved_at = time.time()
-            group = placement_group([{"CPU": 1}, {"CPU": 1}])
-            ray.get(group.ready())
-            time.sleep(3)  # Ray's default kills an idle worker after 1 s, checking every 0.2 s
-            strategy = PlacementGroupSchedulingStrategy(placement_group=group)
-            actors = [ray.remote(num_cpus=1)(_Worker).options(scheduling_strategy=strategy).remote() for _ in range(2)]
-            created = ray.get([actor.created.remote() for actor in actors])
-    finally:
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    with ray_session(None, num_cpus=2, families=["svm"]):
+        reserved_at = time.time()
+        group = placement_group([{"CPU": 1}, {"CPU": 1}])
+        ray.get(group.ready())
+        time.sleep(3)  # Ray's default kills an idle worker after 1 s, checking every 0.2 s
+        strategy = PlacementGroupSchedulingStrategy(placement_group=group)
+        actors = [ray.remote(num_cpus=1)(_Worker).options(scheduling_strategy=strategy).remote() for _ in range(2)]
+        created = ray.get([actor.created.remote() for actor in actors])
     assert all(when < reserved_at for when in created)  # the prestarted workers, not new ones
