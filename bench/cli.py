@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NoReturn, Sequence
 
 from bench.errors import BenchInputError
+from bench.safe_io import one_line
 
 EXIT_BAD_INPUT = 2
 
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", default="auto",
                      help="early stopping: asha, none, or auto (asha for families that report per epoch/round; default)")
     run.add_argument("--max-concurrent", type=positive_int, help="trials running at once (default: as many as fit)")
+    run.add_argument("--reproducible", action="store_true",
+                     help="identical trials for the same seed at any concurrency: proposals in batches of the "
+                          "concurrency, pruning decided against finished batches (costs some wall time)")
     run.add_argument("--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS or a new local instance)")
     run.add_argument("--data-dir", type=Path, help="folder with the dataset's IDX files (else $BENCH_DATA_DIR, cache, system dirs, download)")
     run.add_argument("--train-size", type=positive_int, help="subsample the training data to N rows (stratified) for quick runs")
@@ -114,13 +118,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from bench import interrupt
+    from bench.cluster import check_cpus_per_trial
     from bench.runner import Run, RunOptions
 
     console = Console(stderr=True)
     interrupt.install()  # Ctrl-C and a polite kill save and say how to resume
-    if args.resume is not None:
-        run = Run.resume(_run_folder(args.resume, args.results_dir), console, address=args.address, progress=not args.no_progress)
+    if args.resume is not None:  # where to connect and write, and paths outside the folder: the user's, again
+        run = Run.resume(_run_folder(args.resume, args.results_dir), console, address=args.address, progress=not args.no_progress,
+                         storage=args.storage, data_dir=args.data_dir, space_dir=args.space_dir)
+        check_cpus_per_trial(run.options.cpus_per_trial, run.options.address)
         return _execute(run, console)
+    check_cpus_per_trial(args.cpus_per_trial, args.address)
     options = RunOptions(
         families=args.family or [], dataset=args.dataset, trials=args.trials, time_budget_s=args.time_budget,
         seeds=args.seeds or [args.seed], sampler=args.sampler, cpus_per_trial=args.cpus_per_trial,
@@ -129,6 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         storage=args.storage, checkpoint_interval_s=args.checkpoint_interval, data_dir=args.data_dir,
         train_size=args.train_size, results_dir=args.results_dir, name=args.name, space_dir=args.space_dir,
         progress=not args.no_progress, command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
+        reproducible=args.reproducible,
     )
     return _execute(Run(options, console), console)
 
@@ -143,32 +152,33 @@ def _run_folder(value: Path, results_dir: Path) -> Path:
 def _execute(run: "Run", console: "Console") -> int:
     """Run (or finish) a search; on Ctrl-C keep what finished and say how to go on."""
     from rich.console import Console
+    from rich.markup import escape
 
     from bench.leaderboard import leaderboard, rich_table
     from bench.report import write_report
     from bench.results import load
 
     options = run.options
-    console.print(f"run [bold]{run.run_id}[/]: {', '.join(run.families)} on {options.dataset} "
-                  f"({len(run.search_data.y_fit)} fit / {len(run.search_data.y_val)} validation / "
+    console.print(f"run [bold]{escape(run.run_id)}[/]: {escape(', '.join(run.families))} on {escape(options.dataset)} "
+                  f"({len(run.final_data.y_train)} train, searched by {run.search_data.validation} / "
                   f"{len(run.final_data.y_test)} test)")
     try:
         run_dir = run.execute()
     except KeyboardInterrupt:
         write_report(load(run.run_dir), run.run_dir / "report.html", title=f"bench run {run.run_id} (interrupted)")
-        console.print(f"interrupted: finished trials are saved in {run.run_dir}\nresume with: {run.resume_command()}")
+        console.print(f"interrupted: finished trials are saved in {escape(str(run.run_dir))}\nresume with: {escape(run.resume_command())}")
         return 130
     results = load(run_dir)
     report = write_report(results, run_dir / "report.html", title=f"bench run {run.run_id}")
     out = Console(width=None if sys.stdout.isatty() else 140)
-    out.print(rich_table(leaderboard(results.final), title=f"Leaderboard: {options.dataset} (test set, refit on all training data)"))
+    out.print(rich_table(leaderboard(results.final, results.predictions), title=f"Leaderboard: {options.dataset} (test set, refit on all training data)"))
     failed = results.final[results.final["status"] != "completed"] if not results.final.empty else results.final
     for _, row in failed.iterrows():
-        out.print(f"[red]{row['family']}: no result ({row.get('error')})[/]")
-    out.print(f"results: {run_dir}")
+        out.print(f"[red]{escape(one_line(row['family']))}: no result ({escape(one_line(row.get('error')))})[/]")  # run data: no markup
+    out.print(f"results: {escape(str(run_dir))}")
     for name in ("trials.parquet", "history.parquet", "final.parquet", "manifest.json"):
-        out.print(f"  {run_dir / name}")
-    out.print(f"report:  {report}")
+        out.print(f"  {escape(str(run_dir / name))}")
+    out.print(f"report:  {escape(str(report))}")
     return 0
 
 
@@ -188,8 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"run": cmd_run, "report": cmd_report, "reproduce": cmd_reproduce, "perf": cmd_perf}
     try:
         return handlers[args.command](args)
-    except BenchInputError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
+    except BenchInputError as exc:  # one line, control characters escaped: messages quote run data
+        print(f"bench: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("bench: interrupted; finished families are saved in the run folder", file=sys.stderr)

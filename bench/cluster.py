@@ -6,7 +6,14 @@ minute-long retries, so host:port addresses are probed with a plain TCP connect 
 A local instance must not listen beyond this machine. On Linux Ray replaces a requested
 127.0.0.1 with the machine's routable address and then binds its gRPC servers (GCS, raylet,
 every worker) to all interfaces; only its single-machine mode, the one it uses on macOS and
-Windows (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``), keeps them on loopback.
+Windows (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``), keeps them on loopback. That rests on a
+patched Ray constant, so after ``ray.init`` a local run checks that its node's address is
+127.0.0.1 and its GCS listens there, and refuses to go on otherwise (:func:`check_local_instance`).
+
+A local instance also always runs with Ray's token authentication (``RAY_AUTH_MODE=token``,
+Ray's own default for new local instances since 2.59), whatever ``RAY_AUTH_MODE`` says in the
+environment: a process of another user on this machine cannot submit work to it without the
+token in ``~/.ray/auth_token`` (Ray creates it, readable by its owner only, when missing).
 """
 
 from __future__ import annotations
@@ -75,6 +82,88 @@ def single_machine_mode() -> Iterator[None]:
             os.environ[CLUSTER_MODE_VAR] = saved_env
 
 
+#: Ray's switch for token authentication, read from the environment by every Ray process.
+AUTH_MODE_VAR = "RAY_AUTH_MODE"
+LOOPBACK = "127.0.0.1"
+
+
+@contextmanager
+def token_auth() -> Iterator[None]:
+    """Ray's token authentication for the duration of a local instance, whatever the environment
+    said: the processes Ray starts read ``RAY_AUTH_MODE`` from the environment, the driver from
+    its cached config, which is refreshed here (and again when the session ends)."""
+    saved = os.environ.get(AUTH_MODE_VAR)
+    os.environ[AUTH_MODE_VAR] = "token"
+    _refresh_ray_config()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(AUTH_MODE_VAR, None)
+        else:
+            os.environ[AUTH_MODE_VAR] = saved
+        _refresh_ray_config()
+
+
+def _refresh_ray_config() -> None:
+    try:
+        from ray._raylet import Config
+
+        Config.initialize("")
+    except (ImportError, AttributeError):  # a Ray without the switch; check_local_instance refuses it
+        pass
+
+
+def token_auth_enabled() -> bool:
+    """Whether this driver's Ray runs with token authentication."""
+    try:
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+    except ImportError:
+        return False
+    return bool(is_token_auth_enabled())
+
+
+def check_local_instance() -> None:
+    """After ``ray.init`` of a local instance: one node, on 127.0.0.1, its GCS on 127.0.0.1,
+    token authentication on; else a :class:`BenchInputError` (the caller shuts Ray down)."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    addresses = sorted({str(n.get("NodeManagerAddress")) for n in nodes})
+    if addresses != [LOOPBACK]:
+        raise BenchInputError(f"the local Ray instance runs on {', '.join(addresses) or 'no node'}, not only {LOOPBACK}: "
+                              f"it could be reachable from the network, so bench stops (no trial ran)")
+    gcs = str(ray.get_runtime_context().gcs_address or "")
+    if gcs.rpartition(":")[0] != LOOPBACK:
+        raise BenchInputError(f"the local Ray instance's GCS listens at {gcs}, not on {LOOPBACK}; bench stops (no trial ran)")
+    if not token_auth_enabled():
+        raise BenchInputError("the local Ray instance started without token authentication (RAY_AUTH_MODE=token was not "
+                              "honoured; Ray 2.59 or later is needed); bench stops (no trial ran)")
+
+
+def local_cpus() -> int:
+    """The CPUs a new local Ray instance will have (Ray's own count: cgroup quotas, affinity)."""
+    try:
+        from ray._private.utils import get_num_cpus
+
+        return max(1, int(get_num_cpus()))
+    except (ImportError, AttributeError, ValueError, TypeError):
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):
+            return max(1, os.cpu_count() or 1)
+
+
+def check_cpus_per_trial(cpus_per_trial: int, address: str | None) -> None:
+    """Refuse at once a trial larger than this machine when the run starts its own instance:
+    Ray would otherwise wait forever for a node that can hold it. (A cluster's autoscaler may
+    add larger nodes, so a cluster's runs are not refused here.)"""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is None and cpus_per_trial > (cpus := local_cpus()):
+        raise BenchInputError(f"--cpus-per-trial {cpus_per_trial} is more than the {cpus} CPUs of this machine; "
+                              f"a trial that large would never start (use at most {cpus}, or a cluster with --address)")
+
+
 @contextmanager
 def ray_session(address: str | None, num_cpus: int | None = None, families: list[str] | None = None) -> Iterator[dict]:
     """Start (or connect to) Ray for the duration of a run; yields the cluster's resources.
@@ -98,15 +187,18 @@ def ray_session(address: str | None, num_cpus: int | None = None, families: list
 
         kwargs["_system_config"] = warm.system_config(families)
         warm_workers = warm.warm_local_workers()
-    with (nullcontext() if address else single_machine_mode()), warm_workers as ready:
+    local = nullcontext() if address else single_machine_mode()
+    with local, (nullcontext() if address else token_auth()), warm_workers as ready:
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:
             where = address or "a local Ray instance"
             raise BenchInputError(f"cannot connect to Ray at {where}: {str(exc).splitlines()[0]}") from None
-        if ready is not None:  # Ray prestarts one worker per CPU
-            ready.wait(int(ray.cluster_resources().get("CPU", 0)))
         try:
+            if not address:
+                check_local_instance()  # before any work: loopback only, token auth on
+            if ready is not None:  # Ray prestarts one worker per CPU
+                ready.wait(int(ray.cluster_resources().get("CPU", 0)))
             yield ray.cluster_resources()
         finally:
             ray.shutdown()

@@ -1,8 +1,10 @@
 """A Ray Tune callback on the driver that turns trial events into table rows.
 
 Every intermediate report becomes a ``history`` row; every ended trial a ``trials`` row with
-its status (completed, pruned, failed), hyperparameters, last validation scores, placement,
-and error text. Rows go to the run's journal the moment they exist.
+its status, hyperparameters, last validation scores, placement, and error text. Rows go to
+the run's journal the moment they exist. Statuses say who ended a trial: ``completed`` (it
+reached its plan), ``pruned`` (the scheduler stopped it), ``cut`` (the time budget ended it,
+with or without a score) and ``failed`` (the model raised).
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from typing import Any, Callable
 from ray import tune
 
 from bench import interrupt
+from bench.compat import creation_index
 from bench.journal import Journal
 
 SCORE_KEYS = (
     "val_accuracy", "val_balanced_accuracy", "val_precision_macro", "val_recall_macro",
-    "val_f1_macro", "val_log_loss", "val_predict_seconds", "fit_seconds", "fidelity", "progress", "max_threads",
+    "val_f1_macro", "val_log_loss", "val_predict_seconds", "val_accuracy_se", "val_fold_accuracies", "fit_seconds",
+    "stage_fit_seconds",
+    "fidelity", "progress", "max_threads",
 )
 
 
@@ -52,11 +57,15 @@ class TrialRecorder(tune.Callback):
         first_number: int = 0,
         best: float = math.nan,
         on_change: Callable[[int, float], None] | None = None,
+        is_default: Callable[[dict[str, Any]], bool] | None = None,
+        scheduler: Any = None,
     ) -> None:
         self.base = base
         self.max_fidelity = max_fidelity
         self.journal = journal
         self.on_change = on_change
+        self.is_default = is_default
+        self.scheduler = scheduler  # knows which trials it stopped (pruned), as against the budget (cut)
         self.first_number = first_number
         self.finished = 0
         self._numbers: dict[str, int] = {}
@@ -73,7 +82,11 @@ class TrialRecorder(tune.Callback):
         self.__dict__.update(state, on_change=None)
 
     def _number(self, trial: Any) -> int:
-        return self._numbers.setdefault(trial.trial_id, self.first_number + len(self._numbers))
+        """Trials are numbered in the order the searcher proposed them, whatever order they start in."""
+        if trial.trial_id not in self._numbers:
+            index = creation_index(trial)
+            self._numbers[trial.trial_id] = self.first_number + (index - 1 if index else len(self._numbers))
+        return self._numbers[trial.trial_id]
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._number(trial)
@@ -94,26 +107,31 @@ class TrialRecorder(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = self._last.get(trial.trial_id, {})
-        if not result:  # stopped before its first report (e.g. the time budget ran out)
-            return self._finish(trial, "failed", "stopped before its first report")
+        if not result:  # stopped before its first report: only the time budget does that
+            return self._finish(trial, "cut", "the time budget ended before its first report")
         if result.get("error"):  # the trial caught its own exception and reported it
             return self._finish(trial, "failed", str(result["error"]))
-        reached = int(result.get("fidelity", 0))
-        status = "completed" if reached >= self.max_fidelity(dict(trial.config)) else "pruned"
-        self._finish(trial, status, None)
+        reached = float(result.get("fidelity", 0))
+        if reached >= self.max_fidelity(dict(trial.config)):
+            return self._finish(trial, "completed", None)
+        pruned = trial.trial_id in getattr(self.scheduler, "stopped", ())
+        self._finish(trial, "pruned" if pruned else "cut", None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, "failed", error_text(trial))
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        """Trials the time budget cut off: stopped early, so pruned at the fidelity they reached."""
+        """Trials the time budget cut off: ``cut``, with the score they reached if they reported one."""
         for trial in trials:
             if trial.trial_id in self._finished or trial.trial_id not in self._started:
                 continue
-            if self._last.get(trial.trial_id):
-                self._finish(trial, "pruned", None)
+            result = self._last.get(trial.trial_id, {})
+            if result.get("error"):
+                self._finish(trial, "failed", str(result["error"]))
+            elif result and float(result.get("fidelity", 0)) >= self.max_fidelity(dict(trial.config)):
+                self._finish(trial, "completed", None)  # its last report was its full fit
             else:
-                self._finish(trial, "failed", "stopped by the time budget before its first report")
+                self._finish(trial, "cut", None if result else "the time budget ended before its first report")
 
     def _finish(self, trial: Any, status: str, error: str | None) -> None:
         if interrupt.requested.is_set():
@@ -125,6 +143,7 @@ class TrialRecorder(tune.Callback):
             "trial_id": trial.trial_id,
             "trial_number": self._number(trial),
             "status": status,
+            "is_default": bool(self.is_default and self.is_default(dict(trial.config))),
             **{f"params_{k}": v for k, v in trial.config.items()},
             **{k: result.get(k) for k in SCORE_KEYS},
             "steps": int(result.get("training_iteration", 0)),

@@ -73,6 +73,8 @@ class Results:
     samples: pd.DataFrame = field(default_factory=pd.DataFrame)
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
+    #: Folders left out because an earlier folder holds the same run (a copy): run id -> paths.
+    duplicates: dict[str, list[Path]] = field(default_factory=dict)
 
 
 def is_run_dir(path: Path) -> bool:
@@ -95,26 +97,85 @@ def find_runs(paths: list[Path | str]) -> list[Path]:
     return runs
 
 
+def run_protocol_fields(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a search run's manifest says about its protocol, as ``final.parquet`` columns.
+
+    Runs written before ``final.parquet`` carried these columns are pooled by them too.
+    """
+    options = manifest.get("options") or {}
+    dataset = manifest.get("dataset") if isinstance(manifest.get("dataset"), dict) else {}
+    sizes = dataset.get("sizes") or {}
+    validation = dataset.get("validation")
+    if validation is None and dataset.get("validation_fraction"):
+        validation = f"holdout {round(100 * float(dataset['validation_fraction']))}%"
+    reproducible = options.get("reproducible")
+    return {
+        "train_size": sizes.get("train"), "test_size": sizes.get("test"),
+        "trials_requested": options.get("trials"), "time_budget_s": options.get("time_budget_s"),
+        "sampler": options.get("sampler"), "scheduler": options.get("scheduler"),
+        "mode": None if reproducible is None else ("reproducible" if reproducible else "default"),
+        "validation": validation,
+    }
+
+
+def _with_protocol(final: pd.DataFrame, manifest: dict[str, Any]) -> pd.DataFrame:
+    """``final`` of one search run with protocol columns it lacks filled from its manifest."""
+    if final.empty or str(manifest.get("kind") or "search") != "search":
+        return final
+    missing = {k: v for k, v in run_protocol_fields(manifest).items()
+               if v is not None and (k not in final or final[k].isna().all())}
+    return final.assign(**missing) if missing else final
+
+
 def load(*paths: Path | str) -> Results:
     """Load the tables of one run folder, several, or every run under a results root.
+
+    A folder whose manifest names a run already loaded is left out and listed in
+    ``Results.duplicates`` when it is a copy (the same manifest and tables): its rows would
+    otherwise count twice. Two folders that claim one run id with different contents are
+    refused: neither can be told to be the run, and merging them would mix two runs.
+
+    Run folders may come from anyone, so every file is read through :mod:`bench.safe_io`:
+    regular files only, bounded in size and in what they decompress to, and every format error
+    (JSON, Parquet, wrong column types) is one :class:`BenchInputError` line. Nothing outside
+    the run folders is read.
 
     >>> results = load("results")            # doctest: +SKIP
     >>> results.final[["family", "test_accuracy"]]  # doctest: +SKIP
     """
+    from bench.manifest import read_manifest
+    from bench.safe_io import check_table, read_parquet
+
     runs = find_runs(list(paths) or ["results"])
     frames: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
     manifests: dict[str, dict[str, Any]] = {}
     run_paths: dict[str, Path] = {}
+    run_tables: dict[str, dict[str, pd.DataFrame]] = {}
+    duplicates: dict[str, list[Path]] = {}
     for run in runs:
-        manifest = json.loads((run / "manifest.json").read_text())
-        manifests[manifest["run_id"]] = manifest
-        run_paths[manifest["run_id"]] = run
+        manifest = read_manifest(run, strict_run_id=False)
+        run_id = manifest["run_id"]
+        tables: dict[str, pd.DataFrame] = {}
         for name in TABLES:
             file = run / f"{name}.parquet"
-            if file.is_file():
-                frames[name].append(pd.read_parquet(file))
+            if os.path.lexists(file):
+                tables[name] = read_parquet(file)
+                check_table(tables[name], str(file), name)
+        if run_id in manifests:
+            first = run_paths[run_id]
+            if manifest != manifests[run_id] or tables.keys() != run_tables[run_id].keys() or not all(
+                    tables[name].equals(run_tables[run_id][name]) for name in tables):
+                raise BenchInputError(f"two run folders claim run {run_id!r} with different contents: {first} and {run}; "
+                                      f"a report would mix them: leave one out of the folders given")
+            duplicates.setdefault(run_id, []).append(run)
+            continue
+        manifests[run_id] = manifest
+        run_paths[run_id] = run
+        run_tables[run_id] = tables
+        for name, table in tables.items():
+            frames[name].append(_with_protocol(table, manifest) if name == "final" else table)
     tables = {
         name: pd.concat([f for f in parts if not f.empty], ignore_index=True) if any(not f.empty for f in parts) else pd.DataFrame()
         for name, parts in frames.items()
     }
-    return Results(**tables, manifests=manifests, paths=run_paths)
+    return Results(**tables, manifests=manifests, paths=run_paths, duplicates=duplicates)

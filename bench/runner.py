@@ -13,7 +13,6 @@ import re
 import secrets
 import shlex
 import sys
-import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,25 +30,23 @@ import warnings
 import optuna
 import numpy as np
 import pandas as pd
-from ray.tune.stopper import Stopper
 from rich.console import Console
 
-from bench import interrupt
 from bench.cluster import check_address, ray_session
-from bench.datasets import LoadedDataset, get_dataset
-from bench.datasets.splits import subsample, validation_split
+from bench.datasets import get_dataset
 from bench.errors import BenchInputError
 from bench.families import create_family, list_families
 from bench.journal import Journal
 from bench.manifest import build_manifest
 from bench.progress import RunProgress
-from bench.recorder import TrialRecorder
+from bench.refit import final_row, select
 from bench.results import check_writable, write_json, write_table
 from bench.samplers import create_sampler
+from bench.scheduling import SCHEDULERS, StopOnInterrupt, make_scheduler, same_config  # noqa: F401  (re-exported)
+from bench.search import DEFAULT_TRIALS, FamilySearch, SearchSettings, default_config, span_seconds  # noqa: F401
+from bench.searchdata import prepare_data  # noqa: F401  (re-exported)
 from bench.space import SearchSpace, load_space
-from bench.trial import DataHandle, FinalData, SearchData, refit_entry, trial_entry
-
-DEFAULT_TRIALS = 20
+from bench.trial import DataHandle, refit_entry
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -80,6 +77,7 @@ class RunOptions:
     space_dir: Path | None = None
     progress: bool = True
     command: str = ""
+    reproducible: bool = False
 
     def family_names(self) -> list[str]:
         names: list[str] = []
@@ -93,39 +91,11 @@ class RunOptions:
         return names
 
 
-SCHEDULERS = ("auto", "asha", "none")
+def scheduler_ran(name: str, family: str) -> str:
+    """"asha" or "none": what ``--scheduler`` (``auto`` included) meant for this family."""
+    from ray.tune.schedulers import FIFOScheduler
 
-
-class StopOnInterrupt(Stopper):
-    """A Tune stopper that ends the experiment once Ctrl-C or SIGTERM arrived (see bench.interrupt)."""
-
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return interrupt.requested.is_set()
-
-    def stop_all(self) -> bool:
-        return interrupt.requested.is_set()
-
-
-def make_scheduler(name: str, family: Any) -> Any:
-    """ASHA for families that report intermediate scores (unless ``none``), else FIFO."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    if name not in SCHEDULERS:
-        raise BenchInputError(f"unknown scheduler {name!r}; valid schedulers: {', '.join(SCHEDULERS)}")
-    if name == "none" or not family.has_fidelity or family.max_steps() < 2:
-        return FIFOScheduler()
-    if family.schedule_bound:  # rungs at 1/27, 1/9 and 1/3 of each trial's own plan
-        return ASHAScheduler(time_attr="progress", metric="val_accuracy", mode="max",
-                             max_t=1.0, grace_period=1 / 27, reduction_factor=3)
-    return ASHAScheduler(
-        time_attr="training_iteration", metric="val_accuracy", mode="max",
-        max_t=family.max_steps(), grace_period=1, reduction_factor=3,
-    )
-
-
-def trial_dirname(trial: Any) -> str:
-    """Short trial folder names (Tune's default spells out every parameter)."""
-    return f"trial_{trial.trial_id}"
+    return "none" if isinstance(make_scheduler(name, create_family(family)), FIFOScheduler) else "asha"
 
 
 def make_run_id(name: str | None, dataset: str, families: list[str]) -> str:
@@ -133,17 +103,6 @@ def make_run_id(name: str | None, dataset: str, families: list[str]) -> str:
     label = name or (families[0] if len(families) == 1 else "multi")
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:40].strip("._") or "run"
     return f"{stamp}-{dataset}-{label}-{secrets.token_hex(2)}"
-
-
-def prepare_data(loaded: LoadedDataset, train_size: int | None, val_fraction: float) -> tuple[SearchData, FinalData]:
-    """Subsample the training data, split validation from it; the test set stays apart."""
-    if train_size is not None and train_size < 20:
-        raise BenchInputError(f"--train-size {train_size} is too small; use at least 20")
-    X_train, y_train = subsample(loaded.X_train, loaded.y_train, train_size)
-    X_fit, X_val, y_fit, y_val = validation_split(X_train, y_train, val_fraction)
-    search = SearchData(X_fit=X_fit, y_fit=y_fit, X_val=X_val, y_val=y_val)
-    final = FinalData(X_train=X_train, y_train=y_train, X_test=loaded.X_test, y_test=loaded.y_test, class_names=loaded.class_names)
-    return search, final
 
 
 class Run:
@@ -178,9 +137,15 @@ class Run:
             self.started = datetime.now(timezone.utc).isoformat()
         else:
             self.run_dir = check_writable(Path(resume_dir)).resolve()
-            previous = json.loads((self.run_dir / "manifest.json").read_text())
-            self.run_id, self.started = previous["run_id"], previous["started_at"]
+            from bench.manifest import read_manifest
+
+            previous = read_manifest(self.run_dir)  # bounded, a JSON object with a safe run_id
+            self.run_id, self.started = previous["run_id"], str(previous.get("started_at") or "")
         self.journal = Journal(self.run_dir / "journal.jsonl")
+        if resume_dir is None:  # exists from the start, so a run stopped before any trial ended can resume
+            from bench.journal import open_for_append
+
+            os.close(open_for_append(self.journal.path))
         self.optuna_storage_path = self.run_dir / "optuna-journal.log"
         self.cluster: dict[str, Any] = {}
         self.status = "running"
@@ -188,25 +153,37 @@ class Run:
 
     @classmethod
     def resume(cls, run_dir: Path, console: Console | None = None, address: str | None = None,
-               progress: bool = True) -> "Run":
-        """Reopen an interrupted run with the options it was started with."""
-        manifest_path = Path(run_dir) / "manifest.json"
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            saved = manifest["options"]
-        except (OSError, ValueError, KeyError):
-            raise BenchInputError(f"--resume {run_dir}: not a run folder (no readable manifest.json)") from None
+               progress: bool = True, storage: str | None = None, data_dir: Path | None = None,
+               space_dir: Path | None = None) -> "Run":
+        """Reopen an interrupted run with the options it was started with, checked again.
+
+        A run folder is data, possibly someone else's: its saved options pass the command
+        line's checks; ``address`` and ``storage`` come from the caller (the user's flags) or
+        are the local defaults, never from the folder; paths it names are used only inside it
+        or when given again. A folder whose journal is missing, unreadable or short of what
+        its tables hold is refused here, before anything is written."""
+        from rich.text import Text
+
+        from bench.journal import check_resumable
+        from bench.manifest import read_manifest, saved_options
+        from bench.safe_io import one_line
+
+        run_dir = Path(run_dir)
+        manifest = read_manifest(run_dir)
         if manifest.get("status") == "finished":
             raise BenchInputError(f"--resume {run_dir}: that run already finished; nothing to resume")
-        known = {f.name for f in fields(RunOptions)}
-        values = {k: v for k, v in saved.items() if k in known}
-        for key in ("data_dir", "results_dir", "space_dir"):
-            if values.get(key) is not None:
-                values[key] = Path(values[key])
+        if str(manifest.get("kind") or "search") != "search":
+            raise BenchInputError(f"--resume {run_dir}: a {one_line(manifest.get('kind'))[:40]} run, not a search; only searches resume")
+        values, notes = saved_options(manifest, run_dir, address=address, storage=storage, data_dir=data_dir, space_dir=space_dir)
+        torn = check_resumable(run_dir)
         values.update(progress=progress, command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]))
-        if address is not None:
-            values["address"] = address
-        return cls(RunOptions(**values), console, resume_dir=Path(run_dir))
+        known = {f.name for f in fields(RunOptions)}
+        run = cls(RunOptions(**{k: v for k, v in values.items() if k in known}), console, resume_dir=run_dir)
+        if torn:
+            notes.append(f"journal.jsonl ends in a torn line ({torn} bytes, cut by a crash); it is cut away before the next record")
+        for note in notes:
+            run.console.print(Text(f"note: {one_line(note)}"))
+        return run
 
     # ----------------------------------------------------------------- writing
     def manifest(self) -> dict[str, Any]:
@@ -228,9 +205,10 @@ class Run:
                 "checksums_sha256": self.loaded.checksums,
                 "image_shape": list(self.loaded.image_shape),
                 "class_names": list(self.loaded.class_names),
-                "sizes": {"fit": len(self.search_data.y_fit), "validation": len(self.search_data.y_val),
+                "sizes": {"fit": len(self.search_data.folds[0].y_fit), "validation": len(self.search_data.folds[0].y_val),
                           "train": len(self.final_data.y_train), "test": len(self.final_data.y_test)},
-                "validation_fraction": self.dataset.val_fraction,
+                "validation": self.search_data.validation,
+                "validation_fraction": self.dataset.val_fraction if len(self.search_data.folds) == 1 else None,
             },
             search_spaces={f: s.source for f, s in self.spaces.items()},
             cluster=self.cluster,
@@ -247,7 +225,12 @@ class Run:
         write_json(self.manifest(), self.run_dir / "manifest.json")
 
     def resume_command(self) -> str:
-        return shlex.join(["python", "-m", "bench", "run", "--resume", str(self.run_dir)])
+        """The command that goes on: a resume takes no address, storage or outside path from the folder."""
+        o = self.options
+        extra = [*(["--address", o.address] if o.address else []), *(["--storage", o.storage] if o.storage else []),
+                 *(["--space-dir", str(o.space_dir)] if o.space_dir else []),
+                 *(["--data-dir", str(o.data_dir)] if o.data_dir else [])]
+        return shlex.join(["python", "-m", "bench", "run", "--resume", str(self.run_dir), *extra])
 
     # ----------------------------------------------------------------- running
     def execute(self) -> Path:
@@ -285,80 +268,36 @@ class Run:
     def _finished_trials(self, family: str, seed: int) -> list[dict[str, Any]]:
         return [r for r in self.journal.rows()["trial"] if r["family"] == family and r["seed"] == seed]
 
-    def _searcher(self, family: str, seed: int, restarted: int) -> Any:
-        """Optuna behind Ray Tune, its study kept in a file so a resume continues it."""
-        from ray.tune.search.optuna import OptunaSearch
+    def _settings(self) -> SearchSettings:
+        o = self.options
+        return SearchSettings(
+            run_id=self.run_id, dataset=o.dataset, sampler=o.sampler, scheduler=o.scheduler, trials=o.trials,
+            time_budget_s=o.time_budget_s, cpus_per_trial=o.cpus_per_trial, max_concurrent=o.max_concurrent,
+            max_failures=o.max_failures, storage_path=o.storage or str(self.run_dir / "tune"),
+            optuna_journal=self.optuna_storage_path, journal=self.journal, checkpoint_every=self.checkpoint_every(),
+            reproducible=o.reproducible, concurrency=self.concurrency(),
+        )
 
-        space = self.spaces[family]
-        study_name = f"{self.run_id}/{family}/seed{seed}"
-        storage = optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(self.optuna_storage_path))
-        )
-        for summary in optuna.get_all_study_summaries(storage):
-            if summary.study_name == study_name:  # trials in flight when the driver died
-                study = optuna.load_study(study_name=study_name, storage=storage)
-                for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-                    storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-        # a resumed search draws fresh randomness rather than replaying the first proposals
-        sampler_seed = seed if not restarted else int(np.random.SeedSequence([seed, restarted]).generate_state(1)[0])
-        return OptunaSearch(
-            space=space, metric="val_accuracy", mode="max", study_name=study_name, storage=storage,
-            sampler=create_sampler(self.options.sampler, sampler_seed, space),
-            points_to_evaluate=None if restarted else [dict(c) for c in space.start] or None,  # tried first
-        )
+    def concurrency(self) -> int:
+        """How many trials can run at once: ``--max-concurrent``, else the CPUs Ray has per trial's share."""
+        cpus = int(self.cluster.get("resources", {}).get("CPU", 1))
+        fits = max(1, cpus // max(1, self.options.cpus_per_trial))
+        return min(fits, self.options.max_concurrent) if self.options.max_concurrent else fits
 
     def _search_and_refit(self, family: str, seed: int, search_ref: DataHandle, final_ref: Any, progress: RunProgress) -> None:
-        from ray import tune
-
         o = self.options
         model_family = create_family(family)
         previous = self._finished_trials(family, seed)
-        spent = _span_seconds(previous)
-        trials = o.trials if o.trials is not None else (-1 if o.time_budget_s else DEFAULT_TRIALS)
-        remaining = trials - len(previous) if trials > 0 else -1
-        budget = max(o.time_budget_s - spent, 1.0) if o.time_budget_s else None
         gpus = self.gpus_for(model_family)
-        task = progress.add(f"{family} seed {seed}" if len(o.seeds) > 1 else family, trials if trials > 0 else None)
+        search = FamilySearch(self._settings(), self.spaces[family], family, seed, gpus, previous)
+        planned = search.planned_trials
+        task = progress.add(f"{family} seed {seed}" if len(o.seeds) > 1 else family, planned if planned > 0 else None)
         scored = [r["val_accuracy"] for r in previous if r.get("val_accuracy") is not None]
-        recorder = TrialRecorder(
-            base={"run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed,
-                  "sampler": o.sampler, "cpus": o.cpus_per_trial, "gpus": gpus},
-            max_fidelity=model_family.max_fidelity, journal=self.journal, first_number=len(previous),
-            best=max(scored) if scored else math.nan,
-            on_change=lambda done, best: progress.update(task, done, best),
-        )
-        progress.update(task, len(previous), recorder.best)
-        search_seconds = 0.0
-        if remaining != 0:
-            trainable = tune.with_resources(
-                tune.with_parameters(trial_entry, data=search_ref, family=family, seed=seed, cpus=o.cpus_per_trial,
-                                     gpus=gpus, checkpoint_every=self.checkpoint_every()),
-                {"cpu": o.cpus_per_trial, "gpu": gpus},
-            )
-            tuner = tune.Tuner(
-                trainable,
-                tune_config=tune.TuneConfig(
-                    search_alg=self._searcher(family, seed, restarted=len(previous)),
-                    scheduler=make_scheduler(o.scheduler, model_family), num_samples=remaining,
-                    time_budget_s=budget, max_concurrent_trials=o.max_concurrent, reuse_actors=True,
-                    trial_name_creator=trial_dirname, trial_dirname_creator=trial_dirname,
-                ),
-                run_config=tune.RunConfig(
-                    name=f"{family}-seed{seed}" + (f"-resumed{len(previous)}" if previous else ""),
-                    stop=StopOnInterrupt(),
-                    storage_path=o.storage or str(self.run_dir / "tune"), verbose=0, callbacks=[recorder],
-                    failure_config=tune.FailureConfig(max_failures=o.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # 1 would force a Tune snapshot per checkpoint
-                ),
-            )
-            started = time.monotonic()
-            with interrupt.deferred():  # the stopper ends the search on Ctrl-C
-                tuner.fit()
-            interrupt.check()
-            search_seconds = time.monotonic() - started
+        progress.update(task, len(previous), max(scored) if scored else math.nan)
+        seconds = search.run(search_ref, on_change=lambda done, best: progress.update(task, done, best))
         rows = self._finished_trials(family, seed)
         progress.finish(task, len(rows))
-        self._refit(family, seed, gpus, rows, spent + search_seconds, final_ref)
+        self._refit(family, seed, gpus, rows, span_seconds(previous) + seconds, final_ref)
 
     def checkpoint_every(self) -> float | None:
         """Seconds between trial checkpoints, or None: none without a storage every node reaches."""
@@ -373,29 +312,43 @@ class Run:
         return self.options.gpus_per_trial
 
     def _refit(self, family: str, seed: int, gpus: float, rows: list[dict[str, Any]], search_seconds: float, final_ref: Any) -> None:
+        """Refit the kept configuration and the library default (in parallel), score both on test."""
         import ray
 
         o = self.options
-        counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "pruned", "failed")}
+        counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "pruned", "cut", "failed")}
         base = {"run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed, "sampler": o.sampler,
+                "scheduler": scheduler_ran(o.scheduler, family),
+                "trials_requested": o.trials if o.trials is not None else (None if o.time_budget_s else DEFAULT_TRIALS), "time_budget_s": o.time_budget_s,
+                "mode": "reproducible" if o.reproducible else "default", "validation": self.search_data.validation,
+                "train_size": len(self.final_data.y_train), "test_size": len(self.final_data.y_test),
                 "trials": len(rows), **{f"trials_{k}": v for k, v in counts.items()}, "search_seconds": search_seconds}
-        completed = [r for r in rows if r["status"] == "completed" and r.get("val_accuracy") is not None]
-        if not completed:
-            self.journal.append("final", {**base, "status": "failed", "error": "no trial completed; see trials.parquet"})
+        selection = select(rows, family)
+        if selection is None:
+            self.journal.append("final", {**base, "status": "failed", "error": "no trial reported a score; see trials.parquet"})
             return
-        best = max(completed, key=lambda r: (r["val_accuracy"], -r["trial_number"]))
-        params = {k.removeprefix("params_"): v for k, v in best.items() if k.startswith("params_") and not _missing(v)}
+        default_params = default_config(self.spaces[family])
         refit = ray.remote(num_cpus=o.cpus_per_trial, num_gpus=gpus, max_retries=o.max_failures)(refit_entry)
+        jobs = [(selection.params, refit.remote(family, selection.params, seed, o.cpus_per_trial, gpus, final_ref))]
+        if not same_config(selection.params, default_params):
+            jobs.append((default_params, refit.remote(family, default_params, seed, o.cpus_per_trial, gpus, final_ref)))
         try:
-            out = ray.get(refit.remote(family, params, seed, o.cpus_per_trial, gpus, final_ref))
+            outs = [ray.get(ref) for _, ref in jobs]
         except Exception as exc:  # a refit that raises is a finding, not a crash of the run
-            self.journal.append("final", {**base, "status": "failed", "params": json.dumps(params),
+            self.journal.append("final", {**base, "status": "failed", "params": json.dumps(selection.params, default=str),
                                           "error": str(exc).strip().splitlines()[-1][:2000]})
             return
-        predicted = out.pop("predicted")
+        tuned, default = outs[0], outs[-1]
+        default_row = next((r for r in rows if r.get("is_default") and r["status"] == "completed"), None)
+        self._write_predictions(family, seed, tuned["predicted"], default["predicted"])
+        self.journal.append("final", final_row(base, selection, tuned, default, default_row, default_params, self.final_data.y_test))
+
+    def _write_predictions(self, family: str, seed: int, predicted: np.ndarray, default: np.ndarray) -> None:
+        o = self.options
         predictions = pd.DataFrame({
             "run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed,
             "test_index": np.arange(len(predicted)), "y_true": self.final_data.y_test, "y_pred": predicted,
+            "y_pred_default": default,
         })
         path = self.run_dir / "predictions.parquet"
         if path.exists():
@@ -404,33 +357,3 @@ class Run:
                 earlier = earlier[(earlier["family"] != family) | (earlier["seed"] != seed)]
                 predictions = pd.concat([earlier, predictions], ignore_index=True)
         write_table(predictions, path)
-        self.journal.append("final", {
-            **base,
-            "status": "completed",
-            "best_trial_id": best["trial_id"],
-            "params": json.dumps(params, sort_keys=True),
-            **{f"params_{k}": v for k, v in params.items()},
-            "val_accuracy": best["val_accuracy"],
-            "val_f1_macro": best["val_f1_macro"],
-            "val_log_loss": best["val_log_loss"],
-            "fit_seconds": best["fit_seconds"],
-            **{k: v for k, v in out.items() if k not in ("confusion_matrix", "per_class")},
-            "confusion_matrix": json.dumps(out["confusion_matrix"]),
-            "per_class": json.dumps(out["per_class"]),
-            "train_size": len(self.final_data.y_train),
-            "test_size": len(self.final_data.y_test),
-        })
-
-
-def _span_seconds(rows: list[dict[str, Any]]) -> float:
-    """Wall time a search already spent, from its finished trials' timestamps."""
-    stamps = [(r["started_at"], r["finished_at"]) for r in rows if r.get("started_at") and r.get("finished_at")]
-    if not stamps:
-        return 0.0
-    first = min(datetime.fromisoformat(a) for a, _ in stamps)
-    last = max(datetime.fromisoformat(b) for _, b in stamps)
-    return (last - first).total_seconds()
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -11,9 +11,14 @@ parameter took one of the named values (kernel degree only for polynomial SVMs):
 Types: ``float`` and ``int`` (``low``, ``high``, optional ``log`` or ``step``),
 ``categorical`` (``choices``), ``fixed`` (``value``: not searched, passed as is).
 
-An optional ``start`` list names configurations the search tries first (Optuna's
-``enqueue_trial``), e.g. a setting known from the literature; parameters a start leaves out are
-sampled as usual::
+A required ``default`` mapping is the library's own default configuration as a point of the
+space: every searched parameter active under it has a value in its domain. The search tries it
+first, so a tuned result always has the untuned one to beat::
+
+    default: {kernel: rbf, C: 1.0}
+
+An optional ``start`` list names configurations tried next (Optuna's ``enqueue_trial``), e.g. a
+setting known from the literature, cheapest first; parameters a start leaves out are sampled::
 
     start:
       - {kernel: rbf, C: 10.0}
@@ -29,6 +34,7 @@ from typing import Any
 import yaml
 
 from bench.errors import BenchInputError
+from bench.safe_io import read_text
 
 TYPES = ("float", "int", "categorical", "fixed")
 _KEYS = {
@@ -90,8 +96,10 @@ class SearchSpace:
     family: str
     params: tuple[Param, ...]
     source: str = ""
-    #: Configurations to try first (searched parameters only; the rest are sampled).
+    #: Configurations to try after the default (searched parameters only; the rest are sampled).
     start: tuple[dict[str, Any], ...] = ()
+    #: The library's default configuration: a value for every searched parameter active under it.
+    default: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         chosen: dict[str, Any] = {}
@@ -198,8 +206,12 @@ def _parse_param(name: str, spec: Any, earlier: dict[str, Param], source: str) -
     return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
 
 
-def parse_space(text: str, family: str, source: str = "<string>") -> SearchSpace:
-    """Parse YAML text (safe loader) into a validated :class:`SearchSpace`."""
+def parse_space(text: str, family: str, source: str = "<string>", *, require_default: bool = True) -> SearchSpace:
+    """Parse YAML text (safe loader) into a validated :class:`SearchSpace`.
+
+    ``require_default=False`` reads spaces written before ``default`` existed (an old run's
+    file, for its report); every search needs one, so that is the only use.
+    """
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -208,14 +220,45 @@ def parse_space(text: str, family: str, source: str = "<string>") -> SearchSpace
         raise BenchInputError(f"{source}: malformed YAML{at}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict) or not doc["params"]:
         raise BenchInputError(f"{source}: expected a mapping with a non-empty 'params' mapping")
-    unknown = set(doc) - {"params", "start"}
+    unknown = set(doc) - {"params", "default", "start"}
     if unknown:
-        raise BenchInputError(f"{source}: unknown top-level keys {sorted(unknown)}; valid: params, start")
+        raise BenchInputError(f"{source}: unknown top-level keys {sorted(unknown)}; valid: params, default, start")
     params: dict[str, Param] = {}
     for name, spec in doc["params"].items():
         params[str(name)] = _parse_param(str(name), spec, params, source)
+    default = _parse_default(doc.get("default"), params, source) if "default" in doc or require_default else {}
     start = _parse_start(doc.get("start"), params, source)
-    return SearchSpace(family=family, params=tuple(params.values()), source=source, start=start)
+    for index, config in enumerate(start):
+        if default and config == default:
+            raise BenchInputError(f"{source}: start[{index}] repeats the default, which is tried first anyway")
+    return SearchSpace(family=family, params=tuple(params.values()), source=source, start=start, default=default)
+
+
+def _parse_default(raw: Any, params: dict[str, Param], source: str) -> dict[str, Any]:
+    """The default point: a valid configuration (as a start is) that also leaves nothing to sample."""
+    searched = [p.name for p in params.values() if p.type != "fixed"]
+    if raw is None:
+        raise BenchInputError(
+            f"{source}: missing 'default': add the library's default configuration as a point of the space, "
+            f"a mapping with a value for each searched parameter it uses ({', '.join(searched)})"
+        )
+    if not isinstance(raw, dict):
+        raise BenchInputError(f"{source}: 'default' must be a mapping of parameter values, got {raw!r}")
+    config = _check_config(raw, params, f"{source}: default")
+    chosen: dict[str, Any] = {}
+    missing = []
+    for param in params.values():  # in order, as the space resolves its conditions
+        if not param.active(chosen):
+            continue
+        if param.type == "fixed":
+            chosen[param.name] = param.value
+        elif param.name in config:
+            chosen[param.name] = config[param.name]
+        else:
+            missing.append(param.name)
+    if missing:
+        raise BenchInputError(f"{source}: default leaves {', '.join(missing)} unset; give each a value in its domain")
+    return config
 
 
 def _parse_start(raw: Any, params: dict[str, Param], source: str) -> tuple[dict[str, Any], ...]:
@@ -224,27 +267,29 @@ def _parse_start(raw: Any, params: dict[str, Param], source: str) -> tuple[dict[
         return ()
     if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
         raise BenchInputError(f"{source}: 'start' must be a list of mappings of parameter values")
-    starts = []
-    for index, config in enumerate(raw):
-        where = f"{source}: start[{index}]"
-        chosen: dict[str, Any] = {}
-        for name, value in config.items():
-            param = params.get(str(name))
-            if param is None or param.type == "fixed":
-                searched = [p.name for p in params.values() if p.type != "fixed"]
-                raise BenchInputError(f"{where}: {name!r} is not a searched parameter; valid: {', '.join(searched)}")
-            if not param.admits(value):
-                domain = list(param.choices) if param.type == "categorical" else f"{param.low:g} to {param.high:g}"
-                raise BenchInputError(f"{where}: {name}={value!r} is outside its domain; valid: {domain}")
-        for param in params.values():  # conditions, in the order the space resolves them
-            if param.name in config:
-                if not param.active(chosen):
-                    raise BenchInputError(f"{where}: {param.name!r} only exists when {param.when}")
-                chosen[param.name] = config[param.name]
-            elif param.type == "fixed" and param.active(chosen):
-                chosen[param.name] = param.value
-        starts.append({str(k): v for k, v in config.items()})
-    return tuple(starts)
+    return tuple(_check_config(config, params, f"{source}: start[{index}]") for index, config in enumerate(raw))
+
+
+def _check_config(config: dict[Any, Any], params: dict[str, Param], where: str) -> dict[str, Any]:
+    """``config`` if every value names a searched parameter, lies in its domain and exists under
+    the values chosen before it (conditions resolved in the space's order)."""
+    chosen: dict[str, Any] = {}
+    for name, value in config.items():
+        param = params.get(str(name))
+        if param is None or param.type == "fixed":
+            searched = [p.name for p in params.values() if p.type != "fixed"]
+            raise BenchInputError(f"{where}: {name!r} is not a searched parameter; valid: {', '.join(searched)}")
+        if not param.admits(value):
+            domain = list(param.choices) if param.type == "categorical" else f"{param.low:g} to {param.high:g}"
+            raise BenchInputError(f"{where}: {name}={value!r} is outside its domain; valid: {domain}")
+    for param in params.values():  # conditions, in the order the space resolves them
+        if param.name in config:
+            if not param.active(chosen):
+                raise BenchInputError(f"{where}: {param.name!r} only exists when {param.when}")
+            chosen[param.name] = config[param.name]
+        elif param.type == "fixed" and param.active(chosen):
+            chosen[param.name] = param.value
+    return {str(k): v for k, v in config.items()}
 
 
 def default_space_dir() -> Path:
@@ -264,7 +309,7 @@ def load_space(family: str, space_dir: Path | None = None) -> SearchSpace:
     """Read and validate ``search_spaces/<family>.yaml``."""
     path = space_path(family, space_dir)
     try:
-        text = path.read_text()
+        text = read_text(path)  # a regular file of bounded size: a FIFO would hang a plain read
     except OSError as exc:
         raise BenchInputError(f"cannot read the search space for {family!r} at {path}: {exc.strerror}") from None
     return parse_space(text, family, str(path))

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,28 +22,9 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from bench.families import create_family
+from bench.families.base import PROGRESS_RUNGS
 from bench.metrics import confusion, evaluate, per_class_report
-
-
-@dataclass(frozen=True)
-class SearchData:
-    """What a trial may see: the fitting and validation parts of the training data. No test."""
-
-    X_fit: np.ndarray
-    y_fit: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-
-
-@dataclass(frozen=True)
-class FinalData:
-    """The whole (possibly subsampled) training set and the test set, for the refit only."""
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    class_names: tuple[str, ...]
+from bench.searchdata import FinalData, SearchData, binomial_se
 
 
 @dataclass(frozen=True)
@@ -150,49 +132,95 @@ def run_trial(config: dict[str, Any], *, data: SearchData, family: str, seed: in
     An exception of the model (bad parameter combination, divergence, NaN) is reported as the
     trial's ``error`` rather than raised, so Tune does not retry it: retries are kept for
     workers and nodes that die. With ``checkpoint_every`` (seconds), families that can save
-    their training state do, so such a retry goes on from the last checkpoint.
+    their training state do (on a holdout; cross-validated trials are small and start over), so
+    such a retry goes on from the last checkpoint.
     """
     from ray import tune
 
     placement = {**_placement(), "device": pick_device(gpus)}
     model_family = create_family(family)
-    checkpoints = TrialCheckpoints(model_family, checkpoint_every) if checkpoint_every is not None and model_family.checkpointable else None
+    checkpointing = checkpoint_every is not None and model_family.checkpointable and len(data.folds) == 1
+    checkpoints = TrialCheckpoints(model_family, checkpoint_every) if checkpointing else None
     resume, fit_seconds = checkpoints.restore() if checkpoints else (None, 0.0)
-    fidelity = int(resume["epoch"]) if resume else 0
+    fidelity: float = int(resume["epoch"]) if resume else 0
     try:
         for fidelity, scores, model in _fit_and_score(config, data, model_family, seed, cpus, placement["device"], resume, fit_seconds):
-            if checkpoints:
+            if checkpoints and float(fidelity).is_integer():  # a mid-epoch state would not resume exactly
                 checkpoints.report(model, {**scores, **placement}, final=scores["progress"] >= 1)
             else:
                 tune.report({**scores, **placement})
     except Exception as exc:  # noqa: BLE001 - any model failure is a result to record
-        tune.report({"val_accuracy": math.nan, "fidelity": int(fidelity), "error": f"{type(exc).__name__}: {exc}"[:2000], **placement})
+        tune.report({"val_accuracy": math.nan, "fidelity": fidelity, "error": f"{type(exc).__name__}: {exc}"[:2000], **placement})
+
+
+def _combine(per_fold: list[dict[str, float]], n_val: int) -> dict[str, float]:
+    """Mean of each validation score over the folds, and the accuracy's standard error: across
+    folds for cross-validation, binomial on a single holdout."""
+    scores: dict[str, Any] = {key: float(np.mean([fold[key] for fold in per_fold])) for key in per_fold[0]}
+    accuracies = [fold["val_accuracy"] for fold in per_fold]
+    scores["val_fold_accuracies"] = [float(a) for a in accuracies]  # for paired comparisons of configurations
+    if len(accuracies) > 1:
+        scores["val_accuracy_se"] = float(np.std(accuracies, ddof=1) / math.sqrt(len(accuracies)))
+    else:
+        scores["val_accuracy_se"] = binomial_se(accuracies[0], n_val)
+    return scores
+
+
+def plan_progress(fidelity: float, planned: float) -> float:
+    """The fraction of its plan a fit has done; a float a hair below a rung fraction (5/9 epochs of
+    5 against 1/9) is that rung, so the scheduler files it where it belongs."""
+    progress = float(fidelity) / planned
+    for rung in PROGRESS_RUNGS:
+        if rung - 1e-9 < progress < rung:
+            return rung
+    return progress
+
+
+def _as_fidelity(value: float) -> float:
+    """Whole fidelities as ints (rounds, trees, epochs); a mid-epoch report keeps its fraction."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def _fit_and_score(config: dict[str, Any], data: SearchData, model_family: Any, seed: int, cpus: int, device: str,
-                   resume: dict[str, Any] | None = None, fit_seconds: float = 0.0):
-    """Yield (fidelity, validation scores, model) after each stage of the fit, going on from
-    ``resume`` (a checkpointed training state) when given."""
+                   resume: dict[str, Any] | None = None, fit_seconds: float = 0.0) -> Iterator[tuple[float, dict[str, Any], Any]]:
+    """Yield (fidelity, validation scores, model of the first fold) after each stage of the fit.
+
+    Every fold's model advances one stage, then all are scored, so a report is the
+    cross-validated score at that fidelity. ``resume`` (a checkpointed training state, holdout
+    only) continues a fit where it stopped.
+    """
     params = dict(config)
     # Build first: it loads the family's libraries (torch, LightGBM) and their OpenMP runtimes,
     # which threadpoolctl can only limit once they are loaded.
-    model = model_family.build(params, seed=seed, n_jobs=cpus, device=device)
+    models = [model_family.build(params, seed=seed, n_jobs=cpus, device=device) for _ in data.folds]
     with threadpool_limits(limits=cpus), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning and friends: the score says enough
         _limit_torch_threads(cpus)
         threads = allowed_threads()  # the limits hold for the whole trial: read them once
         planned = model_family.max_fidelity(params)  # the fidelity a full fit reaches
-        stages = (model_family.fit_stages(model, data.X_fit, data.y_fit, resume=resume) if resume is not None
-                  else model_family.fit_stages(model, data.X_fit, data.y_fit))
-        started = time.perf_counter()
-        for fidelity in stages:
-            fit_seconds += time.perf_counter() - started
-            scores, _ = evaluate(model, data.X_val, data.y_val, prefix="val_")
-            if not math.isfinite(scores["val_accuracy"]):
-                raise FloatingPointError(f"validation accuracy is {scores['val_accuracy']} at {fidelity}")
-            yield int(fidelity), {**scores, "fit_seconds": fit_seconds, "fidelity": int(fidelity),
-                                  "progress": int(fidelity) / planned, "max_threads": threads}, model
-            started = time.perf_counter()
+        stages = [iter(model_family.fit_stages(model, fold.X_fit, fold.y_fit, resume=resume) if resume is not None
+                       else model_family.fit_stages(model, fold.X_fit, fold.y_fit))
+                  for model, fold in zip(models, data.folds)]
+        stage_seconds = [0.0] * len(stages)
+        spent = fit_seconds
+        while True:
+            reached = []
+            for i, stage in enumerate(stages):
+                started = time.perf_counter()
+                try:
+                    reached.append(next(stage))
+                except StopIteration:
+                    return
+                elapsed = time.perf_counter() - started
+                spent += elapsed
+                stage_seconds[i] = elapsed if model_family.stages_refit else stage_seconds[i] + elapsed
+            per_fold = [evaluate(model, fold.X_val, fold.y_val, prefix="val_")[0] for model, fold in zip(models, data.folds)]
+            if not all(math.isfinite(s["val_accuracy"]) for s in per_fold):
+                raise FloatingPointError(f"validation accuracy is not finite at {reached[0]}")
+            fidelity = _as_fidelity(min(reached))
+            scores = _combine(per_fold, len(data.folds[0].y_val))
+            yield fidelity, {**scores, "fit_seconds": spent, "stage_fit_seconds": float(np.mean(stage_seconds)),
+                             "fidelity": fidelity, "progress": plan_progress(fidelity, planned), "max_threads": threads}, models[0]
 
 
 def refit_and_test(family: str, params: dict[str, Any], seed: int, cpus: int, data: FinalData, gpus: float = 0.0) -> dict[str, Any]:

@@ -44,5 +44,7 @@ def one_layer_mlp_space(folder: Path, *, hidden_units: int, epochs: int, batch_s
     fixed = {"hidden_units": hidden_units, "layers": 1, "epochs": epochs, "batch_size": batch_size}
     params = {name: {"type": "fixed", "value": value} for name, value in fixed.items()} | more
     folder.mkdir(exist_ok=True)
-    (folder / "mlp.yaml").write_text(yaml.safe_dump({"params": params}, sort_keys=False))
+    default = {name: spec["choices"][0] if spec["type"] == "categorical" else spec["low"]
+               for name, spec in more.items() if spec["type"] != "fixed"}
+    (folder / "mlp.yaml").write_text(yaml.safe_dump({"params": params, "default": default}, sort_keys=False))
     return folder

@@ -13,7 +13,9 @@ import pytest
 import yaml
 from sklearn.datasets import load_digits
 
-from bench.baselines import DATASETS, FAMILIES, best_published, list_sources, load_source, schema, validate_source
+from bench.baselines import (DATASETS, FAMILIES, best_published, comparable_published, list_sources, load_source, published_rows,
+                             run_protocol, schema, validate_source)
+from bench.baselines.protocol import published_protocol, scaling_matches
 from bench.errors import BenchInputError
 from bench.reproduce.estimator import build, seeded
 from bench.reproduce.plan import effective_spec
@@ -182,3 +184,61 @@ def test_best_published_leaves_out_augmented_results_unless_asked() -> None:
     assert best_published("mnist", "cnn", include_preprocessed=True)["accuracy"] == pytest.approx(0.9977)
     assert best_published("digits", "cnn") is None
     assert best_published("digits", "svm")["accuracy"] == pytest.approx(871 / 899, abs=5e-7)
+
+
+# ----------------------------------------------------------------- protocols (issue 16: like with like)
+
+
+def test_preprocessed_rows_say_which_kinds_machine_readably() -> None:
+    for name in SOURCES:
+        for row in load_source(name)["rows"]:
+            assert bool(row.get("preprocessing")) == bool(row.get("preprocessing_kinds")), (name, row["id"])
+    data = copy.deepcopy(_raw("lecun"))
+    row = next(r for r in data["rows"] if r.get("preprocessing"))
+    del row["preprocessing_kinds"]
+    with pytest.raises(BenchInputError, match="preprocessing_kinds"):
+        validate_source(data, "lecun.yaml")
+
+
+def test_only_reference_tables_may_leave_scaling_to_each_method() -> None:
+    assert load_source("lecun")["protocol"]["scaling"] == "method"
+    data = copy.deepcopy(_raw("sklearn-bench-mnist"))
+    data["protocol"]["scaling"] = "method"  # a re-run source must say what it feeds
+    with pytest.raises(BenchInputError, match="sklearn-bench-mnist.yaml is invalid"):
+        validate_source(data, "sklearn-bench-mnist.yaml")
+
+
+def _protocol(source: str, row_id: str, dataset: str):
+    data = load_source(source)
+    row = next(r for r in data["rows"] if r["id"] == row_id)
+    return published_protocol(data, row, dataset)
+
+
+def test_published_training_sizes_follow_each_split() -> None:
+    # head: int(fraction * 1,797); pooled: 70,000 minus ceil(0.2 * 70,000); official: the training file
+    assert _protocol("sklearn-digits", "svc-gamma0.001", "digits").train_size == int(0.5 * 1797) == 898
+    assert _protocol("sklearn-digits", "knn-default", "digits").train_size == int(0.9 * 1797)
+    assert _protocol("notebook", "logreg-lbfgs-default", "mnist").train_size == 56_000
+    zalando = _protocol("zalando", "svc-rbf-c10", "fashion-mnist")
+    assert (zalando.split, zalando.train_size, zalando.scaling, zalando.pixels) == ("official split", 60_000, "standard", frozenset())
+    deskewed = _protocol("lecun", "svm-poly4-deskew", "mnist")
+    assert deskewed.pixels == {"deskew"} and deskewed.scaling == "method"
+
+
+def test_comparable_published_prefers_the_same_protocol() -> None:
+    raw = comparable_published(run_protocol({"dataset": "mnist", "family": "svm", "train_size": 60_000, "preprocessing": "raw"}), "svm")
+    assert raw["comparable"] and raw["note"] is None and "deskew" not in raw["protocol"]
+    assert raw["accuracy"] == max(r["accuracy"] for r in published_rows("mnist", "svm")
+                                  if not r["preprocessing"] and r["source"] == "lecun")  # zalando's SVC: standardised pixels
+    deskew = comparable_published(run_protocol({"dataset": "mnist", "family": "svm", "train_size": 60_000,
+                                                "preprocessing": "deskew"}), "svm")
+    assert deskew["comparable"] and deskew["baseline_id"] == "svm-poly4-deskew"
+    digits = comparable_published(run_protocol({"dataset": "digits", "family": "knn", "train_size": 1437, "preprocessing": "raw"}), "knn")
+    assert not digits["comparable"] and "80/20" in digits["note"] and "90/10" in digits["note"]
+    assert comparable_published(run_protocol({"dataset": "digits", "family": "cnn", "train_size": 1437}), "cnn") is None
+
+
+def test_scale_free_families_ignore_input_scaling_and_knn_ignores_one_factor() -> None:
+    assert scaling_matches("forest", "unit", "standard") and scaling_matches("lightgbm", "minmax", "raw")
+    assert scaling_matches("knn", "unit", "raw") and not scaling_matches("knn", "unit", "standard")
+    assert not scaling_matches("svm", "unit", "raw") and scaling_matches("svm", "standard", "method")

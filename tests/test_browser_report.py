@@ -1,4 +1,5 @@
-"""A real headless Chromium opens reports from real runs, with the network cut off.
+"""A real headless Chromium opens reports from real runs, and from tables that follow the run-table
+contract, with the network cut off.
 
 Skipped, with the reason, only when no Chromium is installed (``apt-get install chromium``).
 """
@@ -12,8 +13,11 @@ from typing import Any, Iterator
 
 import pytest
 
+from bench.leaderboard import COLUMNS, formatted, leaderboard
+from bench.report import write_report
 from conftest import run_cli
 from test_report import HOSTILE, Runs, combined, runs  # noqa: F401  (shared session fixtures)
+from test_report_figures import synthetic_results
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +73,7 @@ def test_report_of_several_families_draws_every_figure_offline(browser: Any, com
     opened = Opened(browser, combined)
     roots = opened.figure_roots()
     assert {"fig-leaderboard", "fig-cost", "fig-params-digits-svm", "fig-params-digits-knn",
-            "fig-confusion-digits-svm", "fig-confusion-digits-knn"} <= set(roots)
+            "fig-confusion-digits-svm", "fig-confusion-digits-knn", "fig-default-vs-tuned"} <= set(roots)
     assert all(count > 0 for count in roots.values()), roots
     assert opened.errors == [] and opened.requests == [] and opened.dialogs == []
     text = opened.page.inner_text("body")
@@ -92,4 +96,38 @@ def test_hostile_name_and_parameter_show_as_text(browser: Any, runs: Runs, tmp_p
     svg_text = opened.page.evaluate("() => [...document.querySelectorAll('#fig-params-digits-knn text')].map(t => t.textContent)")
     assert HOSTILE in svg_text  # the parameter value as a tick label, literally
     assert opened.page.evaluate("() => [...document.scripts].filter(s => s.textContent.trim() === 'alert(1)').length") == 0
+    opened.page.close()
+
+
+def _table(opened: Opened, selector: str) -> list[dict[str, str]]:
+    """A table's body rows as header -> cell text, as the browser renders them."""
+    return opened.page.evaluate(
+        "(sel) => { const t = document.querySelector(sel); const heads = [...t.querySelectorAll('thead th')].map(h => h.innerText);"
+        " return [...t.querySelectorAll('tbody tr')].map(r => Object.fromEntries([...r.cells].map((c, i) => [heads[i], c.innerText]))); }",
+        selector)
+
+
+def test_report_shows_default_vs_tuned_ties_intervals_and_rank_correlations(browser: Any, tmp_path: Path) -> None:
+    """On tables that follow the issue-16 contract (no Ray): the leaderboard's default, gain, p,
+    tie and Wilson columns as the leaderboard formats them, the default-vs-tuned figure drawn,
+    and the early-stopping table with its flag."""
+    results = synthetic_results()
+    output = write_report(results, tmp_path / "contract.html", "contract tables")
+    opened = Opened(browser, output)
+    assert opened.errors == [] and opened.requests == [] and opened.dialogs == []
+    board = leaderboard(results.final, results.predictions)
+    expected = formatted(board, list(COLUMNS)).set_index("family")
+    shown = {row["family"]: row for row in _table(opened, "table.grid.board")}
+    assert set(shown) == set(expected.index) == {"svm", "knn"}
+    for family, row in shown.items():
+        for column in ("default_test_accuracy", "tuning_gain", "tuning_p_value", "tie", "test_wilson95"):
+            assert row[COLUMNS[column]] == expected.at[family, column], (family, column)
+        assert row[COLUMNS["tie"]] != "-" and "–" in row[COLUMNS["test_wilson95"]]  # a mark and a low–high interval
+    roots = opened.figure_roots()
+    assert roots.get("fig-default-vs-tuned", 0) > 0
+    legend = opened.page.evaluate("() => [...document.querySelectorAll('#fig-default-vs-tuned .legendtext')].map(t => t.textContent)")
+    assert legend == ["library default", "selected configuration"]
+    rungs = {row["family"]: row for row in _table(opened, "table.grid.rungs")}
+    assert rungs["svm"]["Spearman ρ"] == "1.00" and rungs["knn"]["Spearman ρ"] == "⚠ -1.00"
+    assert "below 0.5" in rungs["knn"]["note"] and "⚠ knn" in opened.page.inner_text("#early-stopping")
     opened.page.close()

@@ -50,8 +50,9 @@ def test_family_learns_something(family: str, tiny_digits) -> None:
     X, y, X_val, y_val = tiny_digits
     model_family = create_family(family)
     scores = []
-    # the space's start configurations (known-good settings) and a few sampled ones
-    for params in [*load_space(family).start, *_configs(family, 4)]:
+    # the library default, the space's start configurations (known-good settings) and a few sampled ones
+    space = load_space(family)
+    for params in [space.default, *space.start, *_configs(family, 4)]:
         model = model_family.build(params, seed=0, n_jobs=1)
         for _ in model_family.fit_stages(model, X, y):
             pass

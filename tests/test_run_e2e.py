@@ -39,7 +39,17 @@ def test_svm_on_digits_end_to_end(tmp_path: Path) -> None:
     assert trials.loc[trials["params_kernel"] == "linear", "params_gamma"].isna().all()
     final = results.final.iloc[0]
     assert final["status"] == "completed" and final["test_accuracy"] >= 0.97
-    assert final["val_accuracy"] == trials["val_accuracy"].max()
+    # the library default ran first; the kept configuration is either it or a clearly better one
+    first = trials.sort_values("trial_number").iloc[0]
+    assert first["is_default"] and trials["is_default"].sum() == 1 and first["params_kernel"] == "rbf"
+    kept = trials.set_index("trial_id").loc[final["best_trial_id"]]
+    assert final["val_accuracy"] == kept["val_accuracy"] and final["selected"] in ("default", "tuned")
+    if final["selected"] == "tuned":
+        assert kept["val_accuracy"] - kept["val_accuracy_se"] > first["val_accuracy"]
+    assert final["validation"] == "5-fold CV" and 0.9 < final["default_test_accuracy"] <= 1
+    predictions = results.predictions
+    assert final["default_test_accuracy"] == (predictions["y_pred_default"] == predictions["y_true"]).mean()
+    assert final["tuning_gain"] == pytest.approx(final["test_accuracy"] - final["default_test_accuracy"])
     matrix = json.loads(final["confusion_matrix"])
     assert sum(map(sum, matrix)) == final["test_size"] == 360
     assert len(results.history) >= 12
@@ -55,7 +65,8 @@ def test_logreg_on_mnist_records_checksums(tmp_path: Path, mnist_dir: Path) -> N
     run_dir = _single_run(tmp_path)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["dataset"]["checksums_sha256"]["t10k-labels-idx1-ubyte"].startswith("ff7bcfd4")
-    assert manifest["dataset"]["sizes"] == {"fit": 5000, "validation": 1000, "train": 6000, "test": 10000}
+    assert manifest["dataset"]["sizes"] == {"fit": 4800, "validation": 1200, "train": 6000, "test": 10000}
+    assert manifest["dataset"]["validation"] == "5-fold CV"
     assert manifest["status"] == "finished" and manifest["versions"]["ray"]
     final = bench.load(run_dir).final.iloc[0]
     assert final["test_accuracy"] > 0.85  # 6,000 training images; the full set reaches 0.92
@@ -65,12 +76,13 @@ def test_a_failing_trial_is_a_row_and_the_run_goes_on(tmp_path: Path) -> None:
     spaces = tmp_path / "spaces"
     spaces.mkdir()
     # more neighbours than training rows: every k-NN trial raises at prediction time
-    (spaces / "knn.yaml").write_text("params:\n  n_neighbors: {type: int, low: 5000, high: 6000}\n  weights: {type: fixed, value: uniform}\n")
+    (spaces / "knn.yaml").write_text("params:\n  n_neighbors: {type: int, low: 5000, high: 6000}\n  weights: {type: fixed, value: uniform}\n"
+                                     "default: {n_neighbors: 5000}\n")
     result = run_cli("run", "--family", "knn", "--family", "logreg", "--trials", "2", "--train-size", "300",
                      "--space-dir", str(spaces), "--results-dir", str(tmp_path / "r"), "--no-progress")
     # logreg has no file in the custom folder: a clear input error before any work
     assert result.returncode == 2 and "logreg" in result.stderr
-    (spaces / "logreg.yaml").write_text("params:\n  C: {type: float, low: 0.1, high: 1.0, log: true}\n")
+    (spaces / "logreg.yaml").write_text("params:\n  C: {type: float, low: 0.1, high: 1.0, log: true}\ndefault: {C: 1.0}\n")
     result = run_cli("run", "--family", "knn", "--family", "logreg", "--trials", "2", "--train-size", "300",
                      "--space-dir", str(spaces), "--results-dir", str(tmp_path / "r"), "--no-progress")
     assert result.returncode == 0, result.stderr
@@ -81,3 +93,26 @@ def test_a_failing_trial_is_a_row_and_the_run_goes_on(tmp_path: Path) -> None:
     final = results.final.set_index("family")
     assert final.loc["knn", "status"] == "failed"
     assert final.loc["logreg", "status"] == "completed" and final.loc["logreg", "test_accuracy"] > 0.8
+
+
+def test_the_reproducible_mode_gives_identical_trials_at_two_at_a_time(tmp_path: Path) -> None:
+    """Two concurrent trials, ASHA on: the same seed gives the same proposals, prunings and scores."""
+    spaces = tmp_path / "spaces"
+    spaces.mkdir()
+    (spaces / "lightgbm.yaml").write_text(
+        "params:\n  n_rounds: {type: int, low: 100, high: 300, step: 50}\n"
+        "  learning_rate: {type: float, low: 0.01, high: 0.3, log: true}\n"
+        "  num_leaves: {type: int, low: 8, high: 31}\n  max_bin: {type: fixed, value: 63}\n"
+        "default: {n_rounds: 100, learning_rate: 0.1, num_leaves: 31}\n")
+    tables = []
+    for name in ("a", "b"):
+        result = run_cli("run", "--family", "lightgbm", "--trials", "8", "--max-concurrent", "2", "--reproducible",
+                         "--scheduler", "asha", "--space-dir", str(spaces), "--results-dir", str(tmp_path / name),
+                         "--no-progress")
+        assert result.returncode == 0, result.stderr
+        results = bench.load(tmp_path / name)
+        assert results.final.iloc[0]["mode"] == "reproducible"
+        columns = ["trial_number", "status", "fidelity", "val_accuracy", *sorted(c for c in results.trials if c.startswith("params_"))]
+        tables.append(results.trials[columns].sort_values("trial_number", ignore_index=True))
+    assert len(tables[0]) == 8
+    assert tables[0].equals(tables[1]), (tables[0], tables[1])

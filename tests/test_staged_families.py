@@ -33,7 +33,9 @@ def test_forest_grown_in_chunks_equals_one_fit(digits, deskew: bool) -> None:
 
 def test_extra_trees_is_a_choice_of_the_forest() -> None:
     model = create_family("forest").build({"kind": "extra_trees", "n_estimators": 100, "bootstrap": False}, seed=0, n_jobs=1)[-1]
-    assert type(model).__name__ == "ExtraTreesClassifier" and model.n_jobs == 1
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    assert isinstance(model, ExtraTreesClassifier) and model.n_jobs == 1
     with pytest.raises(BenchInputError, match="unknown kind 'gbm'; valid kinds: random_forest, extra_trees"):
         create_family("forest").build({"kind": "gbm"}, seed=0, n_jobs=1)
 
@@ -72,10 +74,10 @@ def test_fidelity_above_the_horizon_is_refused(family: str, param: str) -> None:
 
 
 def test_nested_subsets_grow_stratified_and_repeat() -> None:
-    y = np.repeat(np.arange(10), 90)
+    y = np.repeat(np.arange(10), 900)
     stages = nested_subsets(y, FRACTIONS, seed=0)
     assert [p for p, _ in stages] == [11, 33, 100]
-    assert [len(rows) for _, rows in stages] == [100, 300, 900]
+    assert [len(rows) for _, rows in stages] == [1000, 3000, 9000]
     for (_, small), (_, large) in zip(stages, stages[1:]):
         assert set(small) <= set(large)
     assert all(np.bincount(y[rows]).min() == np.bincount(y[rows]).max() for _, rows in stages)
@@ -83,10 +85,13 @@ def test_nested_subsets_grow_stratified_and_repeat() -> None:
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(stages, again))
 
 
-def test_stages_too_small_to_hold_every_class_are_skipped() -> None:
-    y = np.repeat(np.arange(10), 30)  # a ninth would be 33 rows: about three per class
+def test_stages_below_a_thousand_rows_or_a_hundred_a_class_are_skipped() -> None:
+    y = np.repeat(np.arange(10), 300)  # a ninth would be 333 rows, a third 1,000
     assert [p for p, _ in nested_subsets(y, FRACTIONS, seed=0)] == [33, 100]
-    assert [p for p, _ in nested_subsets(y[:200], FRACTIONS, seed=0)] == [100]
+    assert [p for p, _ in nested_subsets(y[:2000], FRACTIONS, seed=0)] == [100]
+    many = np.repeat(np.arange(20), 300)  # 20 classes: a third (2,000 rows) holds 100 a class
+    assert [p for p, _ in nested_subsets(many, FRACTIONS, seed=0)] == [33, 100]
+    assert [p for p, _ in nested_subsets(many[:5000], FRACTIONS, seed=0)] == [100]
 
 
 @pytest.mark.parametrize(("family", "params"), [
@@ -95,6 +100,8 @@ def test_stages_too_small_to_hold_every_class_are_skipped() -> None:
 ])
 def test_kernel_families_score_on_growing_training_sets(family: str, params: dict, digits) -> None:
     X, y, _, _ = digits
+    noise = np.random.default_rng(0).normal(0, 0.02, (7 * len(y), X.shape[1])).astype(X.dtype)
+    X, y = np.tile(X, (7, 1)) + noise, np.tile(y, 7)  # 10,059 rows: a ninth still holds 1,000
     model_family = create_family(family)
     model = model_family.build(params, seed=0, n_jobs=1)
     seen = []
@@ -134,11 +141,13 @@ def test_early_stopping_compares_like_with_like(family: str) -> None:
 
 def test_trials_report_progress_through_their_own_plan(digits) -> None:
     pytest.importorskip("torch")
-    from bench.trial import SearchData, _fit_and_score
+    from bench.searchdata import Fold, SearchData
+    from bench.trial import _fit_and_score
 
     X, y, X_val, y_val = digits
-    data = SearchData(X_fit=X[:300], y_fit=y[:300], X_val=X_val[:100], y_val=y_val[:100])
-    params = {"hidden_units": 32, "layers": 1, "epochs": 4, "batch_size": 64}
+    data = SearchData((Fold(X[:300], y[:300], X_val[:100], y_val[:100]),), "holdout")
+    params = {"hidden_units": 32, "layers": 1, "epochs": 4, "batch_size": 64}  # 5 steps an epoch, 20 in all
     reports = [scores for _, scores, _ in _fit_and_score(params, data, create_family("mlp"), seed=0, cpus=1, device="cpu")]
-    assert [r["progress"] for r in reports] == [0.25, 0.5, 0.75, 1.0]
-    assert [r["fidelity"] for r in reports] == [1, 2, 3, 4]
+    # every epoch, and the first step at or past 1/27, 1/9 and 1/3 of the plan
+    assert [r["progress"] for r in reports] == [0.05, 0.15, 0.25, 0.35, 0.5, 0.75, 1.0]
+    assert [r["fidelity"] for r in reports] == [0.2, 0.6, 1, 1.4, 2, 3, 4]

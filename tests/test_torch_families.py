@@ -42,7 +42,9 @@ def _fit(family: str, params: dict, X, y, seed: int = 0):
 def test_one_report_per_epoch_and_learning(family: str, digits) -> None:
     X, y, X_val, y_val = digits
     model, stages = _fit(family, SMALL[family], X, y)
-    assert stages == list(range(1, SMALL[family]["epochs"] + 1))
+    # every epoch, plus the reports at 1/27, 1/9 and 1/3 of the plan that fall inside an epoch
+    assert [s for s in stages if float(s).is_integer()] == list(range(1, SMALL[family]["epochs"] + 1))
+    assert all(a < b for a, b in zip(stages, stages[1:]))
     assert create_family(family).max_fidelity(SMALL[family]) == stages[-1]
     assert (model.predict(X_val) == y_val).mean() > 0.6
 
@@ -156,7 +158,7 @@ def test_training_resumes_from_a_saved_state_as_if_never_stopped(family: str, di
     whole, _ = _fit(family, params, X, y, seed=1)
 
     first = model_family.build(params, seed=1, n_jobs=1)
-    stages = model_family.fit_stages(first, X, y)
+    stages = (s for s in model_family.fit_stages(first, X, y) if float(s).is_integer())  # checkpoints: epoch ends
     assert [next(stages), next(stages)] == [1, 2]
     model_family.save_state(first, tmp_path / "state.pt")
     stages.close()  # the worker dies here
@@ -166,5 +168,5 @@ def test_training_resumes_from_a_saved_state_as_if_never_stopped(family: str, di
     state = model_family.load_state(tmp_path / "state.pt")
     assert state["epoch"] == 2
     resumed = model_family.build(params, seed=1, n_jobs=1)
-    assert list(model_family.fit_stages(resumed, X, y, resume=state)) == [3, 4]
+    assert [s for s in model_family.fit_stages(resumed, X, y, resume=state) if float(s).is_integer()] == [3, 4]
     assert np.array_equal(resumed.predict_proba(X_val), whole.predict_proba(X_val))

@@ -1,9 +1,10 @@
 """Published baselines as data: one YAML file per source, checked against ``schema.json``.
 
-Each source carries its citation, its protocol (split, scaling, repeats), a tolerance for the
-reproduction verdict and its rows (classifier, parameters, published test accuracy per
-dataset). ``bench reproduce`` re-runs them; the report puts the best published number beside
-each family's leaderboard row.
+Each source carries its citation, its protocol (split, training size, scaling, repeats), a
+tolerance for the reproduction verdict and its rows (classifier, parameters, published test
+accuracy per dataset, machine-readable preprocessing). ``bench reproduce`` re-runs them; the
+leaderboard puts the published number of the same protocol beside each family's row
+(:func:`comparable_published`), or names the protocol when none matches.
 
 >>> from bench.baselines import best_published, list_sources
 >>> "zalando" in list_sources()
@@ -22,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from bench.baselines.protocol import Protocol, differences, published_protocol, run_protocol
 from bench.errors import BenchInputError
 
 #: Bench family names a row may map to (``family: null`` rows map to none of them).
@@ -91,6 +93,39 @@ def _params_text(row: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in params.items())
 
 
+def published_rows(dataset: str, family: str) -> list[dict[str, Any]]:
+    """Every published number for a bench ``family`` on ``dataset``, each with its :class:`Protocol`.
+
+    Plain data for the report (``protocol`` is the only object): accuracy, source, classifier,
+    params, citation, url, baseline_id, stand_in (a related method standing in for the family),
+    rerun, preprocessing (the published wording, None for raw pixels).
+    """
+    out = []
+    for name in list_sources():
+        source = _load_cached(name)
+        for row in source["rows"]:
+            if row.get("family") != family or dataset not in row["published"]:
+                continue
+            out.append({
+                "accuracy": float(row["published"][dataset]),
+                "source": name,
+                "classifier": row["classifier"],
+                "params": _params_text(row),
+                "citation": " ".join(source["citation"].split()),
+                "url": source.get("url"),
+                "baseline_id": row["id"],
+                "stand_in": bool(row.get("stand_in", False)),
+                "rerun": bool(source["rerun"]),
+                "preprocessing": row.get("preprocessing"),
+                "protocol": published_protocol(source, row, dataset),
+            })
+    return out
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in ("protocol", "preprocessing")}
+
+
 def best_published(dataset: str, family: str, *, include_preprocessed: bool = False) -> dict[str, Any] | None:
     """The best published test accuracy for a bench ``family`` on ``dataset``, across sources.
 
@@ -98,30 +133,29 @@ def best_published(dataset: str, family: str, *, include_preprocessed: bool = Fa
     elastic distortions, committees) are left out unless ``include_preprocessed``: a family that
     searches on raw pixels is compared with results on raw pixels. Rows where a related method
     stands in for the family (gradient boosting for lightgbm) count, flagged ``stand_in``.
-    Returns None when no source publishes a number for the pair.
+    Returns None when no source publishes a number for the pair. This ignores the protocol
+    (split, training size, scaling): :func:`comparable_published` is what the leaderboard uses.
     """
-    best: dict[str, Any] | None = None
-    for name in list_sources():
-        source = _load_cached(name)
-        for row in source["rows"]:
-            if row.get("family") != family or dataset not in row["published"]:
-                continue
-            if row.get("preprocessing") and not include_preprocessed:
-                continue
-            accuracy = float(row["published"][dataset])
-            if best is None or accuracy > best["accuracy"]:
-                best = {
-                    "accuracy": accuracy,
-                    "source": name,
-                    "classifier": row["classifier"],
-                    "params": _params_text(row),
-                    "citation": " ".join(source["citation"].split()),
-                    "url": source.get("url"),
-                    "baseline_id": row["id"],
-                    "stand_in": bool(row.get("stand_in", False)),
-                    "rerun": bool(source["rerun"]),
-                }
-    return best
+    rows = [r for r in published_rows(dataset, family) if include_preprocessed or not r["preprocessing"]]
+    best = max(rows, key=lambda r: r["accuracy"], default=None)  # max keeps the first of equals
+    return None if best is None else _public(best)
 
 
-__all__ = ["DATASETS", "FAMILIES", "best_published", "list_sources", "load_source", "schema", "validate_source"]
+def comparable_published(run: Protocol, family: str) -> dict[str, Any] | None:
+    """The published number to show beside a run of ``family`` under protocol ``run``.
+
+    The best published number measured under the same protocol, with ``comparable`` True; else
+    the number whose protocol differs least (then the best of those), with ``comparable`` False
+    and ``note`` saying what differs: its difference from the run must not be computed. Both
+    carry ``protocol`` as text. None when nothing is published for the family and dataset.
+    """
+    rows = [(r, differences(run, r["protocol"], family)) for r in published_rows(run.dataset, family)]
+    if not rows:
+        return None
+    row, different = min(rows, key=lambda pair: (len(pair[1]), -pair[0]["accuracy"]))
+    return {**_public(row), "protocol": row["protocol"].describe(), "comparable": not different,
+            "note": "; ".join(different) or None}
+
+
+__all__ = ["DATASETS", "FAMILIES", "Protocol", "best_published", "comparable_published", "list_sources", "load_source",
+           "published_rows", "run_protocol", "schema", "validate_source"]

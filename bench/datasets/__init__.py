@@ -1,6 +1,6 @@
 """Dataset registry: ``list_datasets()``, ``get_dataset(name)``; modules register on import."""
 
-from bench.datasets.base import Dataset, LoadedDataset, get_dataset, list_datasets, register_dataset
+from bench.datasets.base import Dataset, LoadedDataset, get_dataset, list_datasets, no_downloads, register_dataset
 from bench.datasets import digits, mnist_like  # noqa: F401  (registration side effect)
 
-__all__ = ["Dataset", "LoadedDataset", "get_dataset", "list_datasets", "register_dataset"]
+__all__ = ["Dataset", "LoadedDataset", "get_dataset", "list_datasets", "no_downloads", "register_dataset"]

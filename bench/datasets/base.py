@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -62,7 +65,27 @@ def get_dataset(name: str) -> Dataset:
     """Instantiate a registered dataset, or fail with the list of valid names."""
     try:
         return _DATASETS[name]()
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a name that is not text (from a crafted manifest)
         raise BenchInputError(
             f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}"
         ) from None
+
+
+#: Why downloads are off in this context (None: they are allowed).
+_NO_DOWNLOADS: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_no_downloads", default=None)
+
+
+@contextmanager
+def no_downloads(reason: str) -> Iterator[None]:
+    """Within the block, a dataset that is not on disk is an error (naming ``reason``), never a
+    download: ``bench report`` reads what is here and fetches nothing."""
+    token = _NO_DOWNLOADS.set(reason)
+    try:
+        yield
+    finally:
+        _NO_DOWNLOADS.reset(token)
+
+
+def downloads_refused() -> str | None:
+    """The reason downloads are off here, or None when a dataset may be downloaded."""
+    return _NO_DOWNLOADS.get()

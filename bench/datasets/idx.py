@@ -2,35 +2,56 @@
 
 Checksums are taken over the *decompressed* bytes because the gzip wrapper differs between
 mirrors and repackagings (Debian's, Zalando's, LeCun's) while the payload does not.
+
+The files may come from anywhere (a ``--data-dir``, a run folder), so reading is bounded:
+only regular files, at most :data:`MAX_IDX_FILE_BYTES` on disk and :data:`MAX_IDX_BYTES`
+decompressed (a gzip bomb stops at the limit, it is never inflated whole), and a corrupt
+deflate stream, a truncated file or a header that does not match its payload is one line.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from bench.errors import BenchInputError
+from bench.safe_io import MiB, human, read_bytes as read_regular
 
 # IDX type codes -> numpy dtypes (big-endian as the format stores them).
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+#: The largest IDX file read from disk, compressed or not (MNIST's training images: 47 MB raw).
+MAX_IDX_FILE_BYTES = 256 * MiB
+#: The most an IDX file may decompress to.
+MAX_IDX_BYTES = 512 * MiB
+#: The most dimensions an IDX header may declare (MNIST's images have 3).
+MAX_IDX_DIMS = 8
 
 
-def decompress(raw: bytes, source: Path | str = "<bytes>") -> bytes:
-    """Return ``raw`` decompressed if it is gzip, unchanged otherwise."""
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise BenchInputError(f"corrupt gzip file {source}: {exc}") from None
-    return raw
+def decompress(raw: bytes, source: Path | str = "<bytes>", limit: int | None = None) -> bytes:
+    """Return ``raw`` decompressed if it is gzip, unchanged otherwise; at most ``limit`` bytes
+    (default :data:`MAX_IDX_BYTES`) are inflated."""
+    limit = MAX_IDX_BYTES if limit is None else limit
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            data = stream.read(limit + 1)  # inflates incrementally: a bomb stops here
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        raise BenchInputError(f"corrupt gzip file {source}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if len(data) > limit:
+        raise BenchInputError(f"{source} decompresses to more than {human(limit)}, the most bench reads from an IDX file")
+    return data
 
 
 def read_bytes(path: Path) -> bytes:
-    """Return the decompressed content of ``path`` (gzip or plain)."""
-    return decompress(path.read_bytes(), path)
+    """Return the decompressed content of ``path`` (gzip or plain), bounded (see the module)."""
+    return decompress(read_regular(path, MAX_IDX_FILE_BYTES), path)
 
 
 def sha256(data: bytes) -> str:
@@ -42,12 +63,14 @@ def parse_idx(data: bytes, source: Path | str = "<bytes>") -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise BenchInputError(f"{source} is not an IDX file (bad magic number)")
     type_code, ndim = data[2], data[3]
-    if type_code not in _IDX_DTYPES or ndim == 0:
+    if type_code not in _IDX_DTYPES or ndim == 0 or ndim > MAX_IDX_DIMS:
         raise BenchInputError(f"{source} is not an IDX file (type 0x{type_code:02x}, {ndim} dims)")
     header_end = 4 + 4 * ndim
+    if len(data) < header_end:
+        raise BenchInputError(f"{source} is truncated: its header declares {ndim} dimensions but the file ends first")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[type_code])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: a crafted header cannot overflow
     if len(data) - header_end != expected:
         raise BenchInputError(
             f"{source} is truncated or padded: header says {shape} "

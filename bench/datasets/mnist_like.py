@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets.base import Dataset, LoadedDataset, register_dataset
-from bench.datasets.idx import decompress, load_verified, sha256
+from bench.datasets.base import Dataset, LoadedDataset, downloads_refused, register_dataset
+from bench.datasets.idx import MAX_IDX_FILE_BYTES, decompress, load_verified, sha256
 from bench.errors import BenchInputError
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -66,6 +66,9 @@ class IdxDataset(Dataset):
 
     def download(self) -> dict[str, Path]:
         """Fetch the four files into the cache; verify before keeping them."""
+        refused = downloads_refused()
+        if refused:
+            raise BenchInputError(self.missing_message(refused))
         target = cache_root() / self.name
         try:
             target.mkdir(parents=True, exist_ok=True)
@@ -78,7 +81,10 @@ class IdxDataset(Dataset):
                 url = f"{mirror}{stem}.gz"
                 try:
                     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                        payload = response.read()
+                        payload = response.read(MAX_IDX_FILE_BYTES + 1)
+                    if len(payload) > MAX_IDX_FILE_BYTES:
+                        last_error = f"{url}: larger than {MAX_IDX_FILE_BYTES} bytes"
+                        continue
                     data = decompress(payload, url)
                     if sha256(data) != self.sha256[stem]:
                         last_error = f"{url}: checksum mismatch"

@@ -38,6 +38,9 @@ class Family(ABC):
     #: Modules a model of this family imports when built, beyond scikit-learn (torch,
     #: LightGBM): a local run's workers import them before the first trial (bench.warm).
     libraries: ClassVar[tuple[str, ...]] = ()
+    #: Whether each stage refits from scratch on more rows (so a configuration costs its last
+    #: stage) rather than extending one model (so it costs every stage so far).
+    stages_refit: ClassVar[bool] = False
 
     @abstractmethod
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Any:
@@ -57,6 +60,15 @@ class Family(ABC):
         """The fidelity a full fit with ``params`` reaches; a trial stopped below it was pruned."""
         return 1
 
+    def at_fidelity(self, params: dict[str, Any], fidelity: float) -> dict[str, Any]:
+        """``params`` changed to plan exactly ``fidelity`` (rounds, trees, epochs): how a trial that
+        was scored only part-way is refit with the fidelity it was scored at. Families whose
+        fidelity is the training-set size refit on all rows, so their params stay."""
+        name = FIDELITY_PARAMS.get(self.fidelity_unit)
+        if name is None:
+            return dict(params)
+        return {**params, name: max(1, int(fidelity))}
+
     def fit_stages(self, model: Any, X: np.ndarray, y: np.ndarray) -> Iterator[int]:
         """Fit ``model``, yielding the fidelity reached after each stage (one stage by default)."""
         model.fit(X, y)
@@ -72,6 +84,13 @@ class Family(ABC):
         for fidelity in self.fit_stages(model, X, y):
             pass
         return fidelity
+
+
+#: The parameter that plans a family's fidelity, by fidelity unit.
+FIDELITY_PARAMS = {"rounds": "n_rounds", "trees": "n_estimators", "epochs": "epochs"}
+#: Fractions of each plan at which early stopping compares schedule-bound trials; those
+#: families report at these fractions (mid-epoch if need be) so every rung compares like with like.
+PROGRESS_RUNGS = (1 / 27, 1 / 9, 1 / 3)
 
 
 def chunk_ends(total: int, chunk: int) -> list[int]:

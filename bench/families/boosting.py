@@ -99,6 +99,8 @@ class LightGBM(Family):
     libraries = ("lightgbm",)
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> StagedLGBMClassifier:
+        """LightGBM's default has no L2 penalty; the space's ``regularize`` switch (then
+        ``reg_lambda`` on a log scale) makes that 0 a point of it."""
         import lightgbm  # noqa: F401  (load its OpenMP runtime now, so the trial's thread limits reach it)
 
         return StagedLGBMClassifier(
@@ -109,7 +111,7 @@ class LightGBM(Family):
             min_child_samples=int(params.get("min_child_samples", 20)),
             colsample=float(params.get("colsample", 1.0)),
             subsample=float(params.get("subsample", 1.0)),
-            reg_lambda=float(params.get("reg_lambda", 0.0)),
+            reg_lambda=float(params.get("reg_lambda", 0.0)) if params.get("regularize", True) else 0.0,
             max_bin=int(params.get("max_bin", 255)),
             deskew=bool(params.get("deskew", False)),
             seed=seed,

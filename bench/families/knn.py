@@ -22,8 +22,8 @@ class Knn(RowFidelity):
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
         model = KNeighborsClassifier(
-            n_neighbors=int(params["n_neighbors"]),
-            weights=params["weights"],
+            n_neighbors=int(params.get("n_neighbors", 5)),
+            weights=params.get("weights", "uniform"),
             p=int(params.get("p", 2)),
             n_jobs=n_jobs,
         )

@@ -18,8 +18,8 @@ class LogReg(Family):
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
         model = LogisticRegression(
-            C=params["C"],
-            max_iter=int(params.get("max_iter", 200)),
+            C=params.get("C", 1.0),
+            max_iter=int(params.get("max_iter", 100)),  # absent: LogisticRegression()'s own
             tol=params.get("tol", 1e-4),
             solver="lbfgs",
             random_state=seed,

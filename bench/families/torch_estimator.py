@@ -137,11 +137,14 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
     # ------------------------------------------------------------------ fitting
-    def fit_epochs(self, X: np.ndarray, y: np.ndarray, resume: dict[str, Any] | None = None) -> Iterator[int]:
-        """Train for ``epochs`` epochs, yielding the number of epochs done after each.
+    def fit_epochs(self, X: np.ndarray, y: np.ndarray, resume: dict[str, Any] | None = None,
+                   report_at: tuple[float, ...] = ()) -> Iterator[float]:
+        """Train for ``epochs`` epochs, yielding the number of epochs done after each, and the
+        (fractional) epochs done at the first step past each fraction of the plan in ``report_at``.
 
         ``resume`` is a :meth:`training_state` taken at an earlier yield of a fit with the same
-        settings and data: training goes on from the epoch after it, as if never interrupted.
+        settings and data, at the end of an epoch: training goes on from the epoch after it, as
+        if never interrupted.
         """
         torch = require_torch()
         side = image_side(X.shape[1]) if int(self.shift) > 0 else 0
@@ -171,6 +174,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                 scaler.load_state_dict(resume["scaler"])
             first = int(resume["epoch"]) + 1
         self._live = (optimizer, schedule, scaler, generator)  # what training_state() saves
+        per_epoch = len(starts)
+        mid_epoch = mid_epoch_steps(per_epoch, int(self.epochs), report_at)
+        step = (first - 1) * per_epoch
         try:
             for epoch in range(first, int(self.epochs) + 1):
                 self.network_.train()
@@ -191,6 +197,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                         scaler.step(optimizer)
                         scaler.update()
                     schedule.step()
+                    step += 1
+                    if step in mid_epoch:
+                        yield step / per_epoch
+                        self.network_.train()  # scoring switched it to eval mode
                 self.epoch_ = epoch
                 yield epoch
         finally:
@@ -233,6 +243,13 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
+def mid_epoch_steps(per_epoch: int, epochs: int, fractions: tuple[float, ...]) -> set[int]:
+    """Optimizer steps after which a fit reports besides its epoch ends: the first step at or past
+    each fraction of the plan's ``per_epoch * epochs`` steps."""
+    ends = {per_epoch * e for e in range(epochs + 1)}
+    return {math.ceil(f * per_epoch * epochs - 1e-9) for f in fractions} - ends
+
+
 def _autocast(dtype: Any) -> Any:
     """``torch.autocast`` on CUDA with ``dtype``, or a no-op context when ``dtype`` is None."""
     if dtype is None:
@@ -267,8 +284,10 @@ class TorchFamily:
         return check_ceiling(self.name, "epochs", int(params.get("epochs", 5)), self.max_epochs)  # type: ignore[attr-defined]
 
     def fit_stages(self, model: TorchClassifier, X: np.ndarray, y: np.ndarray,
-                   resume: dict[str, Any] | None = None) -> Iterator[int]:
-        yield from model.fit_epochs(X, y, resume=resume)
+                   resume: dict[str, Any] | None = None) -> Iterator[float]:
+        from bench.families.base import PROGRESS_RUNGS
+
+        yield from model.fit_epochs(X, y, resume=resume, report_at=PROGRESS_RUNGS)
 
     def save_state(self, model: TorchClassifier, path: Path) -> None:
         """Write the training state at the current epoch (a trial checkpoint)."""

@@ -1,4 +1,9 @@
-"""A single decision tree: the interpretable baseline, fitted in one shot (no fidelity)."""
+"""A single decision tree: the interpretable baseline, fitted in one shot (no fidelity).
+
+``DecisionTreeClassifier()`` grows unlimited depth with no pruning; the space reaches that point
+through two switches, ``limit_depth`` (then ``max_depth``) and ``prune`` (then ``ccp_alpha``), so
+that "no limit" and "no pruning" are values rather than the far end of a range.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +22,15 @@ class Tree(Family):
     description = "CART decision tree (gini or entropy, depth and leaf-size limits, cost-complexity pruning)"
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
-        depth = params.get("max_depth")
+        depth = params.get("max_depth") if params.get("limit_depth", True) else None
+        alpha = params.get("ccp_alpha", 0.0) if params.get("prune", True) else 0.0
         tree = DecisionTreeClassifier(
             criterion=params.get("criterion", "gini"),
             splitter=params.get("splitter", "best"),
             max_depth=None if depth is None else int(depth),
             min_samples_leaf=int(params.get("min_samples_leaf", 1)),
             max_features=params.get("max_features"),
-            ccp_alpha=float(params.get("ccp_alpha", 0.0)),
+            ccp_alpha=float(alpha),
             random_state=seed,
         )
         return Pipeline([*preprocessing_steps(params, seed), ("model", tree)])

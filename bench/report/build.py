@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bench.leaderboard import leaderboard
-from bench.report import data
+from bench.report import data, rungs
 from bench.report.figures.accuracy import accuracy_figure
 from bench.report.figures.common import esc, family_colors
 from bench.report.figures.confusion import confusion_figure
@@ -20,10 +20,13 @@ from bench.report.figures.images import image_grid
 from bench.report.figures.importance import importance_figure
 from bench.report.figures.parcoords import parcoords_figure
 from bench.report.figures.progress import best_so_far_figure
+from bench.report.figures.tuning import default_vs_tuned_figure
 from bench.report.images import Images, load_images, sample_per_class
 from bench.report.page import Figure, Html, Note, Section
-from bench.report.study import importances, rebuild_study, space_for
-from bench.report.tables import leaderboard_table, manifest_html, reproduction_table
+from bench.report.rungs import FLAG_BELOW, rank_correlations
+from bench.report.study import MIN_BRANCH_TRIALS, branch_importances, space_for
+from bench.report.tables import html_table, leaderboard_table, manifest_html, reproduction_table
+from bench.report.tuning import default_vs_tuned
 from bench.results import Results
 
 
@@ -43,12 +46,16 @@ class ReportBuilder:
 
     def __init__(self, results: Results) -> None:
         self.results = results
-        self.board = leaderboard(results.final)
+        self.board = leaderboard(results.final, results.predictions)  # predictions: the tie marks
         searches = [r for r, m in results.manifests.items() if data.run_kind(m) == data.SEARCH]
         trials = results.trials
         if not trials.empty and "run_id" in trials:  # reproduction repeats are not search trials
             trials = trials[trials["run_id"].isin(searches)]
         self.trials = trials if not trials.empty and "family" in trials else pd.DataFrame(columns=["family", "dataset", "status"])
+        history = results.history
+        if not history.empty and "run_id" in history:
+            history = history[history["run_id"].isin(searches)]
+        self.history = history
         families = [*self.board["family"], *self.trials.get("family", pd.Series(dtype=str)).dropna()]
         self.colors = family_colors(families)
         self.manifests = list(results.manifests.values())
@@ -66,7 +73,7 @@ class ReportBuilder:
 
     # ------------------------------------------------------------------ sections
     def sections(self) -> list[Section]:
-        built = [self.samples(), self.leaderboard(), self.reproductions(), self.cost(), self.progress(),
+        built = [self.samples(), self.leaderboard(), self.reproductions(), self.cost(), self.progress(), self.early_stopping(),
                  *self.families(), self.final_models(), self.manifest()]
         return [s for s in built if s is not None and s.blocks]
 
@@ -85,7 +92,8 @@ class ReportBuilder:
 
     def leaderboard(self) -> Section:
         section = Section("Leaderboard", intro=(
-            "Each family's best configuration, refit on all training data and scored once on the test set. "
+            "Each family's selected configuration (the library default, unless a tuned one beat it by more than its noise), "
+            "refit on all training data and scored once on the test set, beside the default's own refit. "
             "With several seeds or runs: the mean, the standard deviation and a 95% Student-t interval; "
             "validation accuracy is the search's best, shown beside test, never mixed."))
         if self.board.empty:
@@ -93,6 +101,10 @@ class ReportBuilder:
             return section
         section.blocks.append(Html(leaderboard_table(self.board)))
         section.blocks.append(Figure("leaderboard", accuracy_figure(self.board, self.colors, "Test accuracy by family"), wide=True))
+        tuning = default_vs_tuned(self.board)
+        if not tuning.empty:
+            section.blocks.append(Figure("default-vs-tuned", default_vs_tuned_figure(
+                tuning, self.colors, "What tuning bought: library default → selected configuration, test accuracy"), wide=True))
         return section
 
     def reproductions(self) -> Section | None:
@@ -111,25 +123,49 @@ class ReportBuilder:
     def cost(self) -> Section:
         scored = data.scored_trials(self.trials)
         section = Section("Accuracy against cost", intro=(
-            "Every scored trial: validation accuracy against the seconds its fit took (log scale). "
+            "Every scored trial: validation accuracy against what its configuration costs as it would run: "
+            "the fit of its last stage (staged families refit on growing subsets; earlier stages are not counted) "
+            "plus predicting the validation set (k-NN's real cost), log scale. "
             "The dotted line is the Pareto front: no trial is both faster and more accurate."))
         if scored.empty:
             section.blocks.append(Note("No scored trials."))
         else:
-            section.blocks.append(Figure("cost", cost_figure(scored, self.colors, "Validation accuracy against fit time, every trial"), wide=True))
+            section.blocks.append(Figure("cost", cost_figure(scored, self.colors, "Validation accuracy against cost, every trial"), wide=True))
         return section
 
     def progress(self) -> Section:
-        curves = data.best_so_far(self.trials)
-        section = Section("Search progress", intro="Best validation accuracy found so far, one line per search (run and seed).")
-        if curves.empty:
+        by_trial = data.best_so_far(self.trials, data.BY_TRIAL)
+        section = Section("Search progress", intro=(
+            "Best validation accuracy found so far, one line per search (run and seed), counting completed trials "
+            "(a pruned or cut trial's score is half-trained; a search with no completed trial counts every score). "
+            "Against wall time, trials are taken in the order they finished, each at its finish, so no score shows before it was found."))
+        if by_trial.empty:
             section.blocks.append(Note("No trials to plot."))
             return section
         section.blocks.append(Figure("best-by-trial", best_so_far_figure(
-            curves, "trial_number", "trial number", self.colors, "Best so far against trial number")))
-        section.blocks.append(Figure("best-by-time", best_so_far_figure(
-            curves.dropna(subset=["elapsed_seconds"]), "elapsed_seconds", "seconds since the search started", self.colors,
-            "Best so far against wall time")))
+            by_trial, "trial_number", "trial number", self.colors, "Best so far against trial number")))
+        by_finish = data.best_so_far(self.trials, data.BY_FINISH)
+        if by_finish.empty:
+            section.blocks.append(Note("No finish times recorded: no wall-time curve."))
+        else:
+            section.blocks.append(Figure("best-by-time", best_so_far_figure(
+                by_finish, "elapsed_seconds", "seconds since the search's first trial started (at each trial's finish)", self.colors,
+                "Best so far against wall time")))
+        return section
+
+    def early_stopping(self) -> Section | None:
+        rows = rank_correlations(self.history)
+        if rows.empty:
+            return None
+        section = Section("Early stopping", intro=(
+            "Did the first early-stopping rung rank trials as full training does? Per family, Spearman's rank correlation "
+            "between each trial's validation score at the first rung and at full fidelity, over the trials that reached both. "
+            f"Below {FLAG_BELOW} (marked ⚠) the trials pruned at that rung may have been judged unfairly."))
+        headers = {k: v for k, v in rungs.HEADERS.items() if k != "dataset" or self.several_datasets}
+        section.blocks.append(Html(html_table(rungs.display(rows), headers, css="grid rungs")))
+        for _, row in rows[rows["flagged"]].iterrows():
+            section.blocks.append(Note(f"⚠ {self.label(row['dataset'], row['family'])}: first-rung and full-fidelity rankings agree "
+                                       f"only to ρ = {row['spearman_rho']:.2f} over {row['trials']} trials (below {FLAG_BELOW})."))
         return section
 
     def families(self) -> list[Section]:
@@ -140,9 +176,11 @@ class ReportBuilder:
             if trials["val_accuracy"].isna().all():
                 continue
             section = Section(f"Hyperparameters: {self.label(dataset, family)}", intro=(
-                "Each line a trial, coloured by validation accuracy (log-scale parameters on a log10 axis); "
-                "importances from Optuna's fANOVA evaluator on a study rebuilt from the trials table, "
-                "over the parameters every trial has."))
+                "Each line a trial, coloured by validation accuracy (log-scale parameters on a log10 axis). "
+                "Importances from Optuna's fANOVA evaluator (seeded) on studies rebuilt from the completed trials: "
+                "over all of them for the parameters they share, and within each branch of the space's conditions "
+                f"(such as kernel = rbf) for the parameters that exist only there, where a branch has {MIN_BRANCH_TRIALS} "
+                "or more trials. Each bar's legend entry names the trials it covers; importances add up to 1 within each."))
             params = data.param_columns(trials)
             scored = trials[trials["status"] != "failed"].dropna(subset=["val_accuracy"])
             name = esc(self.label(dataset, family))
@@ -152,9 +190,11 @@ class ReportBuilder:
             else:
                 section.blocks.append(Note(f"{self.label(dataset, family)}: no scored trials with parameters."))
             try:
-                scores = importances(rebuild_study(trials, space_for(family, self.manifests)))
+                found, skipped = branch_importances(trials, space_for(family, self.manifests))
                 section.blocks.append(Figure(slug("importance", dataset, family), importance_figure(
-                    scores, f"{name}: hyperparameter importance", self.colors.get(esc(family), "#636efa"))))
+                    found, f"{name}: hyperparameter importance, per set of trials")))
+                if skipped:
+                    section.blocks.append(Note(f"{self.label(dataset, family)}: no importances for " + "; ".join(skipped) + "."))
             except ValueError as exc:
                 section.blocks.append(Note(f"{self.label(dataset, family)}: no importances ({exc})."))
             sections.append(section)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.leaderboard import search_finals
+from bench.leaderboard import pooled_finals
 from bench.results import Results
 
 SEARCH = "search"
@@ -37,15 +37,31 @@ def param_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith("params_") and frame[c].notna().any()]
 
 
+def cost_seconds(trials: pd.DataFrame) -> pd.Series:
+    """Seconds one configuration costs as it would run: its last stage's fit plus predicting validation.
+
+    Staged families (svm, knn) refit on growing subsets and report ``fit_seconds`` summed over the
+    stages; ``stage_fit_seconds`` is the final stage alone (``fit_seconds`` where a table lacks it).
+    Prediction is added because it is k-NN's whole cost.
+    """
+    fit = pd.to_numeric(trials["fit_seconds"], errors="coerce")
+    if "stage_fit_seconds" in trials:
+        fit = pd.to_numeric(trials["stage_fit_seconds"], errors="coerce").fillna(fit)
+    if "val_predict_seconds" in trials:
+        fit = fit + pd.to_numeric(trials["val_predict_seconds"], errors="coerce").fillna(0.0)
+    return fit
+
+
 def scored_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """Trials with a validation score and a fit time (completed or pruned), Pareto front marked."""
+    """Trials with a validation score and a cost (:func:`cost_seconds`), Pareto front marked."""
     needed = {"val_accuracy", "fit_seconds", "status"}
     if trials.empty or not needed <= set(trials.columns):
-        return pd.DataFrame(columns=[*needed, "family", "dataset", "pareto"])
-    scored = trials[(trials["status"] != "failed") & trials["val_accuracy"].notna() & (trials["fit_seconds"] > 0)].copy()
+        return pd.DataFrame(columns=[*needed, "cost_seconds", "family", "dataset", "pareto"])
+    scored = trials.assign(cost_seconds=cost_seconds(trials))
+    scored = scored[(scored["status"] != "failed") & scored["val_accuracy"].notna() & (scored["cost_seconds"] > 0)].copy()
     scored["pareto"] = False
     for _, group in scored.groupby("dataset", sort=False):
-        scored.loc[pareto_front(group, "fit_seconds", "val_accuracy").index, "pareto"] = True
+        scored.loc[pareto_front(group, "cost_seconds", "val_accuracy").index, "pareto"] = True
     return scored
 
 
@@ -61,21 +77,50 @@ def series_columns(trials: pd.DataFrame) -> list[str]:
     return [c for c in ("run_id", "dataset", "family", "seed") if c in trials]
 
 
-def best_so_far(trials: pd.DataFrame) -> pd.DataFrame:
-    """Per search, the best validation accuracy after each trial, by trial number and wall time."""
+#: ``best_so_far`` orders: by trial number, or by the moment each score became known.
+BY_TRIAL, BY_FINISH = "trial_number", "finished"
+
+
+def counted_scores(trials: pd.DataFrame, search: pd.Series) -> pd.Series:
+    """The validation scores a search's best counts: its completed trials' (a pruned or cut
+    trial's score is half-trained), or every scored trial's where none completed."""
+    score = pd.to_numeric(trials["val_accuracy"], errors="coerce")  # an all-failed search stores an all-null object column
+    status = trials["status"] if "status" in trials else pd.Series("completed", index=trials.index)
+    score = score.where(status != "failed")
+    completed = (status == "completed") & score.notna()
+    any_completed = completed.groupby(search).transform("any")
+    return score.where(completed | ~any_completed)
+
+
+def best_so_far(trials: pd.DataFrame, order: str = BY_TRIAL) -> pd.DataFrame:
+    """Per search, the best validation accuracy known after each trial.
+
+    ``BY_TRIAL`` walks trials by ``trial_number``. ``BY_FINISH`` walks them by ``finished_at`` and
+    puts each at ``elapsed_seconds`` (its finish, since the search's first start): with concurrent
+    trials a score is known only once its trial has finished, whatever order they started in.
+    """
     if trials.empty or "val_accuracy" not in trials or "trial_number" not in trials:
         return pd.DataFrame()
     keys = series_columns(trials)
-    frame = trials.sort_values([*keys, "trial_number"]).copy()
-    # a search where every trial failed stores an all-null (object) column
-    score = pd.to_numeric(frame["val_accuracy"], errors="coerce").where(frame["status"] != "failed")
-    frame["best_val_accuracy"] = score.groupby([frame[k] for k in keys]).cummax()
-    frame["best_val_accuracy"] = frame.groupby(keys)["best_val_accuracy"].ffill()
-    started = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601", errors="coerce")
-    finished = pd.to_datetime(frame["finished_at"], utc=True, format="ISO8601", errors="coerce")
-    frame["elapsed_seconds"] = (finished - started.groupby([frame[k] for k in keys]).transform("min")).dt.total_seconds()
-    frame["search"] = frame[keys].astype(str).agg(" · ".join, axis=1)
+    frame = trials.copy()
+    frame["search"] = frame[keys].astype(str).agg(" · ".join, axis=1) if keys else "search"
+    frame["counted_val_accuracy"] = counted_scores(frame, frame["search"])
+    started = _timestamps(frame, "started_at")
+    finished = _timestamps(frame, "finished_at")
+    frame["elapsed_seconds"] = (finished - started.groupby(frame["search"]).transform("min")).dt.total_seconds()
+    if order == BY_FINISH:
+        frame = frame.dropna(subset=["elapsed_seconds"]).sort_values(["search", "elapsed_seconds", "trial_number"], kind="stable")
+    else:
+        frame = frame.sort_values(["search", "trial_number"], kind="stable")
+    best = frame.groupby("search", sort=False)["counted_val_accuracy"].cummax()
+    frame["best_val_accuracy"] = best.groupby(frame["search"], sort=False).ffill()
     return frame.dropna(subset=["best_val_accuracy"])
+
+
+def _timestamps(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame:
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    return pd.to_datetime(frame[column], utc=True, format="ISO8601", errors="coerce")
 
 
 def class_names_for(results: Results, dataset: str, size: int) -> list[str]:
@@ -100,7 +145,7 @@ class Confusion:
 
 def confusions(results: Results) -> list[Confusion]:
     """One summed confusion matrix per (dataset, family) from ``final.confusion_matrix`` (JSON)."""
-    done = search_finals(results.final)
+    done = pooled_finals(results.final)  # a copied run folder or a repeated seed counts once
     if done.empty or "confusion_matrix" not in done:
         return []
     out = []
@@ -114,12 +159,14 @@ def confusions(results: Results) -> list[Confusion]:
 
 
 def winners(results: Results, board: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset, the final row (run, seed) of the leading family with the best test accuracy."""
-    done = search_finals(results.final)
+    """Per dataset, the final row (run, seed) of the board's first family (the best mean of the
+    dataset's first protocol) with the best test accuracy."""
+    done = pooled_finals(results.final)
     if done.empty or board.empty:
         return done.iloc[0:0]
-    top = board.groupby("dataset", sort=False).head(1)[["dataset", "family"]]
-    rows = done.merge(top, on=["dataset", "family"])
+    keys = ["dataset", "family", *(["protocol_key"] if "protocol_key" in board else [])]
+    top = board.groupby("dataset", sort=False).head(1)[keys]
+    rows = done.merge(top, on=keys)
     return rows.sort_values("test_accuracy", ascending=False).groupby("dataset", sort=False).head(1)
 
 
@@ -155,11 +202,11 @@ def datasets_in(results: Results) -> list[str]:
 def reproduction_samples(results: Results, limit: int = 5) -> dict[str, pd.DataFrame]:
     """Per reproduce run with a ``samples.parquet``, its first ``limit`` distinct training digits."""
     out = {}
-    for run_id, path in results.paths.items():
-        file = path / "samples.parquet"
-        if run_kind(results.manifests.get(run_id, {})) != REPRODUCE or not file.is_file():
+    table = results.samples  # read by bench.results with its limits
+    for run_id in results.paths:
+        if run_kind(results.manifests.get(run_id, {})) != REPRODUCE or table.empty or "run_id" not in table:
             continue
-        samples = pd.read_parquet(file)
+        samples = table[table["run_id"] == run_id]
         if {"pixels", "label", "index", "height", "width"} <= set(samples.columns) and not samples.empty:
             sort = [c for c in ("position",) if c in samples]
             out[run_id] = samples.sort_values(sort).drop_duplicates("index").head(limit) if sort else samples.drop_duplicates("index").head(limit)

@@ -83,6 +83,7 @@ p.intro{color:#52606d;max-width:70em}
 table.grid{border-collapse:collapse;font-size:.92em;background:#fff}
 table.grid th,table.grid td{border:1px solid #d9e2ec;padding:4px 9px;text-align:right}
 table.grid th{background:#f0f4f8} table.grid td:first-child{text-align:left;font-weight:600}
+table.rungs td:last-child{text-align:left;max-width:40em}
 table.manifest{border-collapse:collapse;font-size:.88em} table.manifest th{text-align:left;vertical-align:top;padding:3px 12px 3px 0;color:#52606d}
 table.manifest pre{margin:0;font-size:.95em;white-space:pre-wrap} details{margin:.6em 0} summary{cursor:pointer;font-weight:600}
 """

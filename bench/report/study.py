@@ -2,11 +2,16 @@
 
 Distributions come from the family's search-space YAML (the file the run's manifest names, else
 the shipped one); a parameter whose recorded values fall outside it is inferred from the values.
+
+Optuna's evaluators only weigh parameters every trial has, which would drop each conditional
+parameter (an SVM's ``gamma``, a network's ``adamw_lr``) and hand its weight to the others, so
+:func:`branch_importances` also evaluates each branch of the space's ``when`` conditions alone.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,7 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from bench.errors import BenchInputError
+from bench.safe_io import read_text
 from bench.report.data import param_columns
 from bench.space import Param, SearchSpace, load_space, parse_space
 
@@ -26,7 +32,7 @@ def space_for(family: str, manifests: list[dict[str, Any]]) -> SearchSpace | Non
     paths = [(m.get("search_spaces") or {}).get(family) for m in manifests]
     for path in [p for p in paths if p]:
         try:
-            return parse_space(Path(path).read_text(), family, str(path))
+            return parse_space(read_text(Path(path)), family, str(path), require_default=False)  # an older run's file
         except (OSError, BenchInputError):
             continue
     try:
@@ -111,8 +117,8 @@ def rebuild_study(trials: pd.DataFrame, space: SearchSpace | None) -> optuna.Stu
     return study
 
 
-def importances(study: optuna.Study, seed: int = 0) -> pd.Series:
-    """fANOVA importances (normalised, Optuna's default evaluator) of the parameters every trial has.
+def importances(study: optuna.Study, seed: int = 0, params: list[str] | None = None) -> pd.Series:
+    """Seeded fANOVA importances (normalised) of ``params``, by default those every trial has.
 
     Raises ValueError with the reason when the study is too small to say anything.
     """
@@ -122,9 +128,94 @@ def importances(study: optuna.Study, seed: int = 0) -> pd.Series:
     if len(completed) < 2:
         raise ValueError(f"{len(completed)} completed trial(s); importances need at least 2")
     try:
-        scores = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed))
+        scores = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed), params=params)
     except (RuntimeError, ValueError) as exc:
         raise ValueError(str(exc)) from None
     if not scores:
         raise ValueError("no parameter was searched in every trial")
     return pd.Series(scores, name="importance").sort_values()
+
+
+#: Fewer completed trials than this in a branch and its importances are not computed.
+MIN_BRANCH_TRIALS = 5
+INACTIVE = "(inactive)"
+ALL = "all completed trials"
+
+
+@dataclass(frozen=True)
+class Branch:
+    """Importances over one set of trials, and which trials those are."""
+
+    label: str  # "all completed trials", "kernel = rbf", ...
+    trials: int
+    scores: pd.Series  # importance per parameter name, ascending
+
+
+def condition_parents(space: SearchSpace | None) -> list[str]:
+    """Parameters other parameters are conditioned on (``when``), in the space's order."""
+    if space is None:
+        return []
+    named = {parent for p in space.params for parent in p.when}
+    return [p.name for p in space.params if p.name in named]
+
+
+def branches(completed: pd.DataFrame, space: SearchSpace | None) -> list[tuple[str, pd.DataFrame]]:
+    """``completed`` split by the values of the condition parents (``kernel = rbf``); without a
+    space, by which parameters a trial has. One branch only when nothing is conditional."""
+    parents = [p for p in condition_parents(space) if f"params_{p}" in completed]
+    if parents:
+        chosen = completed[[f"params_{p}" for p in parents]]
+        keys = chosen.astype(object).where(chosen.notna(), INACTIVE).astype(str)
+        out = []
+        for values, group in completed.groupby([keys[c] for c in keys.columns], sort=True):
+            values = values if isinstance(values, tuple) else (values,)
+            parts = [f"{p} = {v}" for p, v in zip(parents, values) if v != INACTIVE]
+            out.append((", ".join(parts) or "no condition met", group))
+        return out
+    sometimes = [c for c in param_columns(completed) if completed[c].isna().any()]
+    if not sometimes:
+        return [(ALL, completed)]
+    present = completed[sometimes].notna()
+    out = []
+    for pattern, group in completed.groupby([present[c] for c in sometimes], sort=True):
+        pattern = pattern if isinstance(pattern, tuple) else (pattern,)
+        names = [c.removeprefix("params_") for c, has in zip(sometimes, pattern) if has]
+        missing = [c.removeprefix("params_") for c in sometimes]
+        out.append((f"trials with {', '.join(names)}" if names else f"trials without {', '.join(missing)}", group))
+    return out
+
+
+def _varied(trials: pd.DataFrame, dists: dict[str, BaseDistribution]) -> list[str]:
+    """Parameters every one of ``trials`` has, with more than one value among them."""
+    return [n for n in dists if trials[f"params_{n}"].notna().all() and trials[f"params_{n}"].astype(str).nunique() > 1]
+
+
+def _branch(label: str, trials: pd.DataFrame, space: SearchSpace | None, seed: int) -> Branch:
+    params = _varied(trials, distributions(trials, space))
+    if not params:
+        raise ValueError("no parameter varies across these trials")
+    return Branch(label, len(trials), importances(rebuild_study(trials, space), seed=seed, params=params))
+
+
+def branch_importances(trials: pd.DataFrame, space: SearchSpace | None, seed: int = 0,
+                       min_trials: int = MIN_BRANCH_TRIALS) -> tuple[list[Branch], list[str]]:
+    """Importances over all completed trials (the parameters they share), then within each branch
+    of the conditions (its conditional parameters included), and why any branch was left out.
+
+    Raises ValueError when not even the first can be computed.
+    """
+    completed = trials[(trials["status"] == "completed") & trials["val_accuracy"].notna()]
+    if len(completed) < min_trials:
+        raise ValueError(f"{len(completed)} completed trial(s); importances need at least {min_trials}")
+    found = [_branch(ALL, completed, space, seed)]
+    skipped = []
+    split = branches(completed, space)
+    for label, group in split if len(split) > 1 else []:
+        if len(group) < min_trials:
+            skipped.append(f"{label}: {len(group)} completed trial(s), fewer than {min_trials}")
+            continue
+        try:
+            found.append(_branch(label, group, space, seed))
+        except ValueError as exc:
+            skipped.append(f"{label}: {exc}")
+    return found, skipped

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.leaderboard import COLUMNS, fmt, formatted
+from bench.leaderboard import COLUMNS, HTML_COLUMNS, HTML_EXTRA, fmt, formatted, notes
 
 
 def html_table(frame: pd.DataFrame, headers: dict[str, str], css: str = "grid", titles: pd.DataFrame | None = None) -> str:
@@ -29,14 +29,25 @@ def html_table(frame: pd.DataFrame, headers: dict[str, str], css: str = "grid", 
 
 
 def leaderboard_table(board: pd.DataFrame) -> str:
-    """The same strings the terminal prints, plus the baseline's source (citation on hover)."""
-    cells = formatted(board)
-    cells["published_source"] = [s if s else "-" for s in board["published_source"]]
-    headers = {"dataset": "dataset", **COLUMNS, "published_source": "baseline source"}
+    """The terminal's strings (:data:`COLUMNS` first), then the HTML-only columns, the published
+    number's source (citation on hover) and protocol, and what the columns mean."""
+    cells = formatted(board, ["dataset", "protocol", *HTML_COLUMNS])
+    cells["published_source"] = [fmt("published_source", s) for s in board["published_source"]]
+    cells["published_protocol"] = [
+        "-" if pd.isna(accuracy) else ("same protocol" if comparable else fmt("published_note", note))
+        for accuracy, comparable, note in zip(board["published_accuracy"], board["published_comparable"], board["published_note"])
+    ]
+    headers = {"dataset": "dataset", **COLUMNS, "protocol": "protocol", **HTML_EXTRA,
+               "published_source": "baseline source", "published_protocol": "published protocol"}
     if board["dataset"].nunique() <= 1:
         headers.pop("dataset")
-    tips = pd.DataFrame({"published_source": board["published_citation"]}, index=board.index)
-    return html_table(cells, headers, css="grid board", titles=tips)
+    if board["protocol"].nunique() <= 1:
+        headers.pop("protocol")
+    tips = pd.DataFrame({"published_source": board["published_citation"], "published_protocol": board["published_protocol"],
+                         "protocol": board["protocol"]}, index=board.index)
+    table = html_table(cells, headers, css="grid board", titles=tips)
+    explained = "".join(f"<li>{html.escape(n)}</li>" for n in notes(board))
+    return table + (f"<ul class='notes'>{explained}</ul>" if explained else "")
 
 
 REPRODUCTION_HEADERS = {

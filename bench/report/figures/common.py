@@ -34,6 +34,17 @@ def param_label(column: str) -> str:
     return esc(column.removeprefix("params_"))
 
 
+def family_labels(frame: pd.DataFrame) -> pd.Series:
+    """Escaped axis labels of (dataset, family) rows: the family, with the dataset when several,
+    and the protocol where one family has rows under several (the leaderboard pools by protocol)."""
+    several = frame["dataset"].nunique() > 1
+    labels = pd.Series([f"{esc(f)} ({esc(d)})" if several else esc(f) for f, d in zip(frame["family"], frame["dataset"])],
+                       index=frame.index, dtype=object)
+    if "protocol" in frame and labels.duplicated().any():  # a family under two protocols: two rows, two labels
+        labels = labels + [f" · {esc(p)}" if p is not None and not pd.isna(p) else "" for p in frame["protocol"]]
+    return labels
+
+
 def family_colors(families: Iterable[str]) -> dict[str, str]:
     """One colour per (escaped) family name, the same in every figure of a report."""
     palette = px.colors.qualitative.Plotly

@@ -1,0 +1,146 @@
+"""Early stopping: Ray Tune's ASHA with bench's rules on top, and the Ctrl-C stopper.
+
+Schedule-bound families (a learning-rate schedule spans the planned epochs) are compared at
+fixed fractions of their own plans, :data:`~bench.families.base.PROGRESS_RUNGS`, and report at
+exactly those fractions, so Ray's bracket (which records a trial at the highest unfilled rung at
+or below its progress) compares like with like. Other families are compared at equal report
+counts. Two kinds of trial are never stopped: the library-default configuration (the search's
+reference point needs a full score) and a trial whose full fit is projected to take under
+:data:`SPARE_BELOW_SECONDS` (stopping it saves nothing worth a half-trained verdict).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.stopper import Stopper
+
+from bench import interrupt
+from bench.compat import BatchedDecisions
+from bench.errors import BenchInputError
+from bench.families.base import PROGRESS_RUNGS
+
+SCHEDULERS = ("auto", "asha", "none")
+#: A trial whose full fit is projected below this many seconds is never pruned.
+SPARE_BELOW_SECONDS = 1.0
+REDUCTION_FACTOR = 3
+
+
+class ConfigMatcher:
+    """Whether a trial's configuration is a given one (the library default); a class, not a
+    lambda, so Tune can pickle it with the scheduler."""
+
+    def __init__(self, config: dict[str, Any] | None) -> None:
+        self.config = dict(config or {})
+
+    def __call__(self, other: dict[str, Any]) -> bool:
+        return bool(self.config) and same_config(self.config, other)
+
+
+def same_config(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal keys and values, floats compared with a relative tolerance of 1e-9."""
+    if set(a) != set(b):
+        return False
+    for key, value in a.items():
+        other = b[key]
+        if isinstance(value, float) or isinstance(other, float):
+            if isinstance(value, bool) or isinstance(other, bool) or not isinstance(other, (int, float)):
+                return False
+            if not math.isclose(float(value), float(other), rel_tol=1e-9, abs_tol=0.0):
+                return False
+        elif value != other:
+            return False
+    return True
+
+
+def projected_full_fit_seconds(result: dict[str, Any]) -> float:
+    """What one fit of the configuration at its full plan would take, from a report so far."""
+    seconds, progress = result.get("stage_fit_seconds"), result.get("progress")
+    if seconds is None or not progress or progress <= 0:
+        return math.inf
+    return float(seconds) / min(float(progress), 1.0)
+
+
+class BenchASHA(ASHAScheduler):
+    """Ray's ASHA, deciding as Ray does except that it spares the default and cheap trials.
+
+    With ``reproducible``, decisions are taken against finished batches of trials only
+    (:class:`bench.compat.BatchedDecisions`), so the same seed prunes the same trials at any
+    concurrency.
+    """
+
+    def __init__(self, *, protected: ConfigMatcher | None = None, reproducible: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.protected = protected or ConfigMatcher(None)
+        #: Trials this scheduler stopped: their rows are ``pruned``; other early ends are the budget's.
+        self.stopped: set[str] = set()
+        self.batched = BatchedDecisions(self) if reproducible else None
+        if self.batched and not BatchedDecisions.available(self):
+            warnings.warn("this Ray release's ASHA lacks the internals bench's reproducible mode uses; "
+                          "which trials are pruned may depend on the order trials report", RuntimeWarning, stacklevel=2)
+            self.batched = None
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        super().on_trial_add(tune_controller, trial)
+        if self.batched:
+            self.batched.added(trial.trial_id)
+
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
+        if not self.batched:
+            return super().on_trial_complete(tune_controller, trial, result)
+        self.batched.ended(trial.trial_id)  # its reports entered the rungs as they came
+
+    def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+        if self.batched:
+            self.batched.ended(trial.trial_id)
+
+    def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+        if not self.batched:
+            return super().on_trial_remove(tune_controller, trial)
+        self.batched.ended(trial.trial_id)
+
+    def _decide(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        if not self.batched:
+            return super().on_trial_result(tune_controller, trial, result)  # records the rung score
+        action = self.batched.decide(trial, result)
+        if action == TrialScheduler.STOP:
+            self._num_stopped += 1
+        return action or TrialScheduler.CONTINUE
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        action = self._decide(tune_controller, trial, result)
+        if action == TrialScheduler.STOP and result.get("progress", 0.0) < 1.0 and self.spares(trial.config, result):
+            self._num_stopped -= 1
+            return TrialScheduler.CONTINUE
+        if action == TrialScheduler.STOP:
+            self.stopped.add(trial.trial_id)
+        return action
+
+    def spares(self, config: dict[str, Any], result: dict[str, Any]) -> bool:
+        return self.protected(dict(config)) or projected_full_fit_seconds(result) < SPARE_BELOW_SECONDS
+
+
+def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = None, reproducible: bool = False) -> Any:
+    """ASHA for families that report intermediate scores (unless ``none``), else FIFO."""
+    if name not in SCHEDULERS:
+        raise BenchInputError(f"unknown scheduler {name!r}; valid schedulers: {', '.join(SCHEDULERS)}")
+    if name == "none" or not family.has_fidelity or family.max_steps() < 2:
+        return FIFOScheduler()
+    if family.schedule_bound:  # rungs at fixed fractions of each trial's own plan
+        return BenchASHA(protected=protected, reproducible=reproducible, time_attr="progress", metric="val_accuracy", mode="max",
+                         max_t=1.0, grace_period=PROGRESS_RUNGS[0], reduction_factor=REDUCTION_FACTOR)
+    return BenchASHA(protected=protected, reproducible=reproducible, time_attr="training_iteration", metric="val_accuracy", mode="max",
+                     max_t=family.max_steps(), grace_period=1, reduction_factor=REDUCTION_FACTOR)
+
+
+class StopOnInterrupt(Stopper):
+    """A Tune stopper that ends the experiment once Ctrl-C or SIGTERM arrived (see bench.interrupt)."""
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return interrupt.requested.is_set()
+
+    def stop_all(self) -> bool:
+        return interrupt.requested.is_set()
