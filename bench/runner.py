@@ -36,6 +36,7 @@ from bench.cluster import check_address, ray_session
 from bench.datasets import get_dataset
 from bench.errors import BenchInputError
 from bench.families import create_family, list_families
+from bench.families.base import check_ceilings
 from bench.journal import Journal
 from bench.manifest import build_manifest
 from bench.progress import RunProgress
@@ -120,6 +121,7 @@ class Run:
         self.families = options.family_names()
         self.spaces: dict[str, SearchSpace] = {f: load_space(f, options.space_dir) for f in self.families}
         for family, space in self.spaces.items():
+            check_ceilings(create_family(family), space)
             create_sampler(options.sampler, 0, space)
             make_scheduler(options.scheduler, create_family(family))
         if options.gpus_per_trial < 0:

@@ -253,3 +253,25 @@ def test_network_defaults_are_plain(family: str) -> None:
     model = create_family(family).build(_point(space, space.default), seed=0, n_jobs=1)
     assert (model.optimizer, model.lr, model.schedule, model.shift, model.label_smoothing) == ("adamw", 1e-3, "constant", 0, 0.0)
     assert not model.network.batch_norm and model.network.dropout == 0.0
+
+
+def test_model_size_parameters_above_their_ceilings_are_refused() -> None:
+    """A space someone hands you cannot ask for a model that exhausts the machine (issue 17)."""
+    from bench.families import create_family, list_families
+    from bench.families.base import check_ceilings
+    from bench.space import load_space
+
+    for name in list_families():  # the shipped spaces keep under every ceiling
+        check_ceilings(create_family(name), load_space(name))
+    huge = parse_space("params:\n  hidden_units: {type: int, low: 64, high: 1000000}\n  layers: {type: fixed, value: 2}\n"
+                       "default: {hidden_units: 128}\n", "mlp", "huge.yaml")
+    with pytest.raises(BenchInputError, match=r"huge.yaml: mlp hidden_units up to 1e\+06 is above its ceiling; valid: at most 8192"):
+        check_ceilings(create_family("mlp"), huge)
+    deep = parse_space("params:\n  hidden_units: {type: int, low: 64, high: 128}\n  layers: {type: fixed, value: 500}\n"
+                       "default: {hidden_units: 128}\n", "mlp", "deep.yaml")
+    with pytest.raises(BenchInputError, match="layers up to 500"):
+        check_ceilings(create_family("mlp"), deep)
+    leaves = parse_space("params:\n  num_leaves: {type: categorical, choices: [31, 100000]}\ndefault: {num_leaves: 31}\n",
+                         "lightgbm", "leaves.yaml")
+    with pytest.raises(BenchInputError, match="num_leaves up to 100000"):
+        check_ceilings(create_family("lightgbm"), leaves)

@@ -41,6 +41,10 @@ class Family(ABC):
     #: Whether each stage refits from scratch on more rows (so a configuration costs its last
     #: stage) rather than extending one model (so it costs every stage so far).
     stages_refit: ClassVar[bool] = False
+    #: Largest value a search-space file may give each model-size parameter (units, layers,
+    #: widths, batch size, leaves, bins, cache): a space someone hands you cannot ask for a model
+    #: that exhausts the machine. Fidelity parameters have theirs in ``max_fidelity``.
+    ceilings: ClassVar[dict[str, int]] = {}
 
     @abstractmethod
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Any:
@@ -108,6 +112,20 @@ def check_ceiling(family: str, param: str, value: int, ceiling: int) -> int:
     if not 1 <= value <= ceiling:
         raise BenchInputError(f"{family}: {param}={value} is out of range; valid: 1 to {ceiling}")
     return value
+
+
+def check_ceilings(family: Family, space: Any) -> None:
+    """Refuse a search space whose model-size parameters can exceed the family's ceilings."""
+    for param in space.params:
+        ceiling = family.ceilings.get(param.name)
+        if ceiling is None:
+            continue
+        values = [param.high] if param.type in ("int", "float") else list(param.choices or [param.value])
+        values += [c.get(param.name) for c in (getattr(space, "default", {}), *space.start) if c.get(param.name) is not None]
+        too_big = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v > ceiling]
+        if too_big:
+            raise BenchInputError(f"{space.source}: {family.name} {param.name} up to {max(too_big):g} is above its ceiling; "
+                                  f"valid: at most {ceiling}")
 
 
 _FAMILIES: dict[str, type[Family]] = {}

@@ -96,6 +96,7 @@ class LightGBM(Family):
     name = "lightgbm"
     description = "LightGBM gradient-boosted trees (leaf-wise), reported every 50 boosting rounds"
     fidelity_unit = "rounds"
+    ceilings = {"num_leaves": 4096, "max_bin": 4095, "max_depth": 64}
     libraries = ("lightgbm",)
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> StagedLGBMClassifier:

@@ -50,6 +50,7 @@ class Cnn(TorchFamily, Family):
     name = "cnn"
     description = "PyTorch CNN (3x3 conv blocks with batch norm, max-pool, dropout; optional pixel shifts)"
     max_epochs = 20
+    ceilings = {"width": 512, "blocks": 5, "convs": 4, "batch_size": 8192}
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> TorchClassifier:
         spec = CnnSpec(

@@ -74,6 +74,7 @@ class Forest(Family):
     name = "forest"
     description = "random forest or extra trees (scikit-learn), grown in chunks of trees"
     fidelity_unit = "trees"
+    ceilings = {"max_depth": 200}
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
         kind = params.get("kind", "random_forest")

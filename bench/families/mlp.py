@@ -40,6 +40,7 @@ class Mlp(TorchFamily, Family):
     name = "mlp"
     description = "PyTorch MLP (ReLU, optional batch norm and dropout; AdamW or SGD, one report per epoch)"
     max_epochs = 40
+    ceilings = {"hidden_units": 8192, "layers": 8, "batch_size": 8192}
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> TorchClassifier:
         spec = MlpSpec(

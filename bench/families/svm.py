@@ -55,6 +55,7 @@ class ScaledGammaSVC(SVC):
 @register_family
 class Svm(RowFidelity):
     name = "svm"
+    ceilings = {"cache_size": 8192, "degree": 10}  # libsvm cache in MB
     description = "SVC with linear, RBF or polynomial kernel (libsvm, one-vs-one)"
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:

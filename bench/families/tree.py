@@ -19,6 +19,7 @@ from bench.families.preprocess import preprocessing_steps
 @register_family
 class Tree(Family):
     name = "tree"
+    ceilings = {"max_depth": 200}
     description = "CART decision tree (gini or entropy, depth and leaf-size limits, cost-complexity pruning)"
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
