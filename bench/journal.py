@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from bench.errors import BenchInputError
-from bench.safe_io import GiB, human, one_line
+from bench.safe_io import GiB, one_line, read_open_file
 
 KINDS = ("trial", "history", "final")
 #: Rows fsync-ed as they are appended; history rows are not (see the module docstring).
@@ -144,26 +144,7 @@ def read_lines(path: Path, limit: int = MAX_JOURNAL_BYTES) -> tuple[list[bytes],
         return [], b""
     except OSError as exc:
         raise _refusal(path, exc) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise BenchInputError(f"{path} is not a regular file; refusing to read it as a journal")
-        if info.st_size > limit:
-            raise BenchInputError(f"{path} is {human(info.st_size)}, more than the {human(limit)} bench reads from a journal")
-        chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, min(2**20, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise BenchInputError(f"{path} grew past the {human(limit)} bench reads from a journal")
-    except OSError as exc:
-        raise BenchInputError(f"{path}: cannot read the journal ({exc.strerror or exc})") from None
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
+    data = read_open_file(fd, limit, str(path), "a journal")
     lines = data.split(b"\n")
     return lines[:-1], lines[-1]
 

@@ -103,12 +103,18 @@ def read_bytes(path: Path | str, limit: int, what: str | None = None) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise BenchInputError(f"{label}: cannot read it ({exc.strerror or exc})") from None
+    return read_open_file(fd, limit, label, "such a file")
+
+
+def read_open_file(fd: int, limit: int, label: str, kind: str) -> bytes:
+    """The bytes of an opened regular file, at most ``limit`` of them (checked before and while
+    reading, since a file can grow); closes ``fd``. Every refusal is one line naming ``label``."""
     try:
         info = os.fstat(fd)  # what was opened, not what the name pointed to a moment ago
         if not stat.S_ISREG(info.st_mode):
             raise BenchInputError(f"{label} is not a regular file ({_kind(info.st_mode)}); bench reads only regular files")
         if info.st_size > limit:
-            raise BenchInputError(f"{label} is {human(info.st_size)}, more than the {human(limit)} bench reads from such a file")
+            raise BenchInputError(f"{label} is {human(info.st_size)}, more than the {human(limit)} bench reads from {kind}")
         chunks, total = [], 0
         while True:
             chunk = os.read(fd, min(MiB, limit + 1 - total))
@@ -117,7 +123,7 @@ def read_bytes(path: Path | str, limit: int, what: str | None = None) -> bytes:
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:  # grew while being read
-                raise BenchInputError(f"{label} is more than the {human(limit)} bench reads from such a file")
+                raise BenchInputError(f"{label} is more than the {human(limit)} bench reads from {kind}")
         return b"".join(chunks)
     except OSError as exc:
         raise BenchInputError(f"{label}: cannot read it ({exc.strerror or exc})") from None
