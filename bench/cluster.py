@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 from contextlib import contextmanager, nullcontext
-from typing import Iterator
+from typing import ContextManager, Iterator
 
 from bench.errors import BenchInputError
 
@@ -63,23 +63,13 @@ def _quiet_ray_logs() -> None:
             handler.addFilter(_QuietRay())
 
 
-@contextmanager
-def single_machine_mode() -> Iterator[None]:
-    """Ray's single-machine mode for the duration of a local instance: the driver reads the
-    switch from ``ray_constants`` (set at import, so patched here), the processes it starts
-    (raylet, agents, workers) from the environment."""
-    from ray._private import ray_constants
+def single_machine_mode() -> ContextManager[None]:
+    """Ray's single-machine mode for the duration of a local instance (every server on
+    loopback); refused with a :class:`BenchInputError` when this Ray lacks the internal it rests
+    on (:func:`bench.compat.loopback_only`)."""
+    from bench import compat
 
-    saved_env, saved_flag = os.environ.get(CLUSTER_MODE_VAR), ray_constants.ENABLE_RAY_CLUSTER
-    os.environ[CLUSTER_MODE_VAR], ray_constants.ENABLE_RAY_CLUSTER = "0", False
-    try:
-        yield
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
-        if saved_env is None:
-            os.environ.pop(CLUSTER_MODE_VAR, None)
-        else:
-            os.environ[CLUSTER_MODE_VAR] = saved_env
+    return compat.loopback_only()
 
 
 #: Ray's switch for token authentication, read from the environment by every Ray process.
@@ -106,21 +96,16 @@ def token_auth() -> Iterator[None]:
 
 
 def _refresh_ray_config() -> None:
-    try:
-        from ray._raylet import Config
+    from bench import compat
 
-        Config.initialize("")
-    except (ImportError, AttributeError):  # a Ray without the switch; check_local_instance refuses it
-        pass
+    compat.refresh_ray_config()
 
 
 def token_auth_enabled() -> bool:
     """Whether this driver's Ray runs with token authentication."""
-    try:
-        from ray._private.authentication.authentication_utils import is_token_auth_enabled
-    except ImportError:
-        return False
-    return bool(is_token_auth_enabled())
+    from bench import compat
+
+    return compat.token_auth_enabled()
 
 
 def check_local_instance() -> None:
@@ -143,15 +128,14 @@ def check_local_instance() -> None:
 
 def local_cpus() -> int:
     """The CPUs a new local Ray instance will have (Ray's own count: cgroup quotas, affinity)."""
-    try:
-        from ray._private.utils import get_num_cpus
+    from bench import compat
 
-        return max(1, int(get_num_cpus()))
-    except (ImportError, AttributeError, ValueError, TypeError):
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except (AttributeError, OSError):
-            return max(1, os.cpu_count() or 1)
+    if (cpus := compat.ray_num_cpus()) is not None:
+        return cpus
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def check_cpus_per_trial(cpus_per_trial: int, address: str | None) -> None:
@@ -173,24 +157,28 @@ def ray_session(address: str | None, num_cpus: int | None = None, families: list
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
+    from bench import compat
+
+    compat.warn_untested_versions()
     _quiet_ray_logs()
     address = address or os.environ.get("RAY_ADDRESS") or None
     check_address(address)
     kwargs: dict = dict(logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
+    warm_workers = nullcontext()
     if address:
         kwargs["address"] = address
     else:  # "local": always a new instance, never whichever `ray start` cluster happens to run here
-        kwargs.update(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1")
-    warm_workers = nullcontext()
-    if not address and families:
-        from bench import warm
+        system_config = None
+        if families:
+            from bench import warm
 
-        kwargs["_system_config"] = warm.system_config(families)
-        warm_workers = warm.warm_local_workers()
+            system_config = warm.system_config(families)
+            warm_workers = warm.warm_local_workers()
+        kwargs.update(compat.local_init_kwargs(num_cpus, system_config))
     local = nullcontext() if address else single_machine_mode()
     with local, (nullcontext() if address else token_auth()), warm_workers as ready:
         try:
-            ray.init(**kwargs)
+            compat.init_local(ray.init, kwargs, ray.shutdown) if not address else ray.init(**kwargs)
         except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:
             where = address or "a local Ray instance"
             raise BenchInputError(f"cannot connect to Ray at {where}: {str(exc).splitlines()[0]}") from None

@@ -262,15 +262,19 @@ def _backend_class() -> type:
     class SafeJournalFileBackend(JournalFileBackend):
         """Optuna's file backend, appending through :func:`open_for_append`."""
 
+        def __init__(self, file_path: str, *args: Any, **kwargs: Any) -> None:
+            self.bench_path = Path(file_path)
+            super().__init__(file_path, *args, **kwargs)
+
         def append_logs(self, logs: list[dict[str, Any]]) -> None:
-            path = Path(self._file_path)
-            try:
-                from optuna.storages.journal._file import get_lock_file
-            except ImportError:  # a later Optuna moved it: its own append, after the same checks
-                os.close(open_for_append(path))
+            from bench.compat import journal_file_lock
+
+            if (locked := journal_file_lock(self)) is None:  # a later Optuna: its own append, after the same checks
+                os.close(open_for_append(self.bench_path))
                 return super().append_logs(logs)
+            path = self.bench_path
             payload = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode()
-            with get_lock_file(self._lock):
+            with locked:
                 fd = open_for_append(path)
                 try:
                     repair_tail(path, fd)

@@ -172,11 +172,14 @@ class TrialRecorder(tune.Callback):
 def drop_checkpoints(trial: Any) -> None:
     """Delete a finished trial's checkpoints: they exist to retry it, and a PyTorch state is tens
     of megabytes per trial. Best effort, on whatever file system the storage is (local, NFS, cloud)."""
+    from bench import compat
+
+    if (where := compat.trial_storage(trial)) is None:
+        return
+    filesystem, folder = where
     try:
         from pyarrow import fs
 
-        storage = trial.storage
-        filesystem, folder = storage.storage_filesystem, storage.trial_fs_path
         for info in filesystem.get_file_info(fs.FileSelector(folder, allow_not_found=True)):
             if info.type == fs.FileType.Directory and info.base_name.startswith("checkpoint_"):
                 filesystem.delete_dir(info.path)

@@ -19,7 +19,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.stopper import Stopper
 
 from bench import interrupt
-from bench.compat import BatchedDecisions
+from bench.compat import BatchedDecisions, count_stopped
 from bench.errors import BenchInputError
 from bench.families.base import PROGRESS_RUNGS
 
@@ -107,13 +107,13 @@ class BenchASHA(ASHAScheduler):
             return super().on_trial_result(tune_controller, trial, result)  # records the rung score
         action = self.batched.decide(trial, result)
         if action == TrialScheduler.STOP:
-            self._num_stopped += 1
+            count_stopped(self, +1)
         return action or TrialScheduler.CONTINUE
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         action = self._decide(tune_controller, trial, result)
         if action == TrialScheduler.STOP and result.get("progress", 0.0) < 1.0 and self.spares(trial.config, result):
-            self._num_stopped -= 1
+            count_stopped(self, -1)  # spared after all
             return TrialScheduler.CONTINUE
         if action == TrialScheduler.STOP:
             self.stopped.add(trial.trial_id)

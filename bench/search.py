@@ -72,6 +72,15 @@ class SearchSettings:
     concurrency: int = 1
 
 
+def fail_running_trials(storage: Any, study_name: str) -> None:
+    """Mark a study's RUNNING trials FAILED (Optuna's public storage API only)."""
+    study_id = storage.get_study_id_from_name(study_name)
+    running = (optuna.trial.TrialState.RUNNING,)
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=running):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+
+
 class FamilySearch:
     """The search of one (family, seed), resumable from the journal rows it already has."""
 
@@ -117,9 +126,7 @@ class FamilySearch:
         storage = optuna.storages.JournalStorage(optuna_backend(s.optuna_journal))  # no symlinks, torn tails repaired
         for summary in optuna.get_all_study_summaries(storage):
             if summary.study_name == study_name:  # trials in flight when the driver died
-                study = optuna.load_study(study_name=study_name, storage=storage)
-                for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-                    storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+                fail_running_trials(storage, study_name)
         restarted = len(self.previous)
         # a resumed search draws fresh randomness rather than replaying the first proposals
         sampler_seed = self.seed if not restarted else int(np.random.SeedSequence([self.seed, restarted]).generate_state(1)[0])

@@ -12,7 +12,8 @@ measured here) never gives an actor with a runtime environment one of the node's
 workers, so each search started a new process and imported everything again. On a local
 instance the workers inherit the driver's environment anyway, so :func:`warm_local_workers`
 sets those variables here and lets Tune declare its actors without one (through Tune's private
-actor-class cache; a Ray release without it gets Tune's behaviour). Clusters are left as Tune
+actor-class cache, :func:`bench.compat.tune_actors_without_runtime_env`; a Ray release without
+it gets Tune's behaviour and a warning). Clusters are left as Tune
 made them: there the runtime environment carries the variables to other machines.
 
 Ray gives the workers it starts for a job the driver's current folder on their path; prestarted
@@ -66,17 +67,6 @@ def system_config(families: list[str]) -> dict[str, Any]:
             "idle_worker_killing_time_threshold_ms": IDLE_WORKER_LIFETIME_MS}
 
 
-def _tune_actor_cache() -> tuple[Any, dict[str, str]]:
-    """Tune's actor-class cache and the variables it declares, or (None, {}) in a Ray release
-    that has moved them."""
-    try:
-        from ray.tune.execution import class_cache
-
-        return class_cache._ActorClassCache, dict(class_cache.DEFAULT_ENV_VARS)
-    except (ImportError, AttributeError):
-        return None, {}
-
-
 def worker_environment() -> dict[str, str]:
     """What the prestarted workers of a local instance must inherit to stand in for the ones Ray
     would start for a job: Tune's trial variables, and the driver's code folders (the current
@@ -85,7 +75,9 @@ def worker_environment() -> dict[str, str]:
 
     folders = [str(Path(bench.__file__).resolve().parent.parent), os.getcwd(),
                *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**_tune_actor_cache()[1], "PYTHONPATH": os.pathsep.join(dict.fromkeys(folders))}
+    from bench import compat
+
+    return {**compat.tune_trial_env_vars(), "PYTHONPATH": os.pathsep.join(dict.fromkeys(folders))}
 
 
 class ReadyWorkers:
@@ -109,27 +101,15 @@ def warm_local_workers() -> Iterator[ReadyWorkers]:
     """Around a local instance's start and use: its workers inherit :func:`worker_environment`
     and report when their imports are done, and Tune declares trial actors without a runtime
     environment, so they land on those workers."""
-    import ray
+    from bench import compat
 
-    cache_class, _ = _tune_actor_cache()
-    tune_get = cache_class.get if cache_class is not None else None
-
-    def get(self: Any, trainable_cls: type) -> Any:
-        if trainable_cls not in self._cache:
-            self._cache[trainable_cls] = ray.remote(trainable_cls)
-        return self._cache[trainable_cls]
-
-    with tempfile.TemporaryDirectory(prefix="bench-ready-") as folder:
+    with tempfile.TemporaryDirectory(prefix="bench-ready-") as folder, compat.tune_actors_without_runtime_env():
         inherited = {**worker_environment(), READY_DIR_VAR: folder}
         saved = {name: os.environ.get(name) for name in inherited}
         os.environ.update(inherited)
-        if cache_class is not None:
-            cache_class.get = get
         try:
             yield ReadyWorkers(Path(folder))
         finally:
-            if cache_class is not None:
-                cache_class.get = tune_get
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)
