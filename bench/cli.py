@@ -1,25 +1,121 @@
-"""``python -m bench``: argument parsing and the one place where errors become exit codes."""
+"""Command line of bench: the parser of every command, and the one place where errors become
+exit codes. Building the parser and answering ``--help`` or a bad argument import nothing heavy
+(no Ray, Optuna, pandas, scikit-learn or torch): the names it checks against are listed here and
+tests compare them with the registries."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from bench.errors import BenchInputError
 from bench.safe_io import one_line
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bench.runner import Run
+
 EXIT_BAD_INPUT = 2
+
+#: Registered names, spelled out so the parser needs no registry import (tests/test_cli_help.py
+#: checks them against ``list_families()``, ``list_datasets()``, ``SAMPLERS`` and ``SCHEDULERS``).
+FAMILIES = ("logreg", "svm", "knn", "tree", "forest", "lightgbm", "mlp", "cnn")
+DATASETS = ("digits", "fashion-mnist", "mnist")
+SAMPLERS = ("tpe", "random", "cmaes", "qmc", "gp")
+SCHEDULERS = ("auto", "asha", "none")
+DEFAULT_TRIALS = 20
+
+#: ``run`` options a resume still takes from the command line: where to connect, read and write.
+RESUME_KEEPS = ("address", "storage", "data_dir", "space_dir", "no_progress", "results_dir", "resume")
+
+SUMMARY = """\
+Hyperparameter searches for handwritten-digit recognition (digits, MNIST, Fashion-MNIST):
+Ray Tune runs Optuna searches over model families on local cores or a Ray cluster, then
+refits and tests the best of each; every trial lands in Parquet tables and an HTML report."""
+EXAMPLES = """\
+examples:
+  %(prog)s run --family svm               # SVMs on the digits data, 20 trials
+  %(prog)s run --family svm,knn --dataset mnist --seeds 0,1,2
+  %(prog)s run --resume RUN               # finish an interrupted run
+  %(prog)s report results/                # one HTML report over every run
+  %(prog)s COMMAND --help                 # the options of one command
+"""
+
+
+def program_name() -> str:
+    """How the user called bench: ``python -m bench`` (as typed, interpreter by its file name),
+    ``bench`` (the console script), else ``bench`` (e.g. :func:`main` called from Python)."""
+    orig = list(getattr(sys, "orig_argv", []) or [])
+    for i, token in enumerate(orig[1:], start=1):
+        if token == "-m" and i + 1 < len(orig) and orig[i + 1] == "bench":
+            return f"{os.path.basename(orig[0])} -m bench"
+        if token.startswith("-m") and token[2:] == "bench":
+            return f"{os.path.basename(orig[0])} -m bench"
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name.startswith("bench") and not name.endswith(".py") else "bench"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad argument in one line (no usage block), exit status 2."""
+    """argparse that reports a bad argument in one line (no usage block), exit status 2.
+
+    ``check_given``, when set, is called after a parse with the options the user gave (dest ->
+    flag) to refuse combinations; ``run`` uses it."""
+
+    _UNSET = object()
+    check_given: Callable[[_Parser, argparse.Namespace, dict[str, str]], None] | None = None
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"bench: error: {message} (see --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self.check_given is None:
+            return super().parse_known_args(args, namespace)
+        # Every option's default becomes a marker for the parse, so "given" does not depend on
+        # whether the value typed equals the default (--seed 0 is given). append keeps None.
+        options = [a for a in self._actions if a.option_strings and a.dest != "help"]
+        defaults = {a.dest: a.default for a in options}
+        for action in options:
+            if action.default is None or isinstance(action, argparse._AppendAction):
+                continue
+            action.default = self._UNSET
+        try:
+            namespace, extras = super().parse_known_args(args, namespace)
+        finally:
+            for action in options:
+                action.default = defaults[action.dest]
+        given: dict[str, str] = {}
+        for action in options:
+            value = getattr(namespace, action.dest, None)
+            if value is self._UNSET:
+                default = defaults[action.dest]
+                if isinstance(default, str) and action.type is not None:
+                    default = self._get_value(action, default)
+                setattr(namespace, action.dest, default)
+            elif value is not None:
+                given[action.dest] = action.option_strings[0]
+        self.check_given(self, namespace, given)
+        return namespace, extras
+
+
+def _check_run(parser: _Parser, args: argparse.Namespace, given: dict[str, str]) -> None:
+    """``run``: refuse --seed with --seeds and --resume with options it would ignore; flatten --family."""
+    if "seed" in given and "seeds" in given:
+        parser.error("--seed and --seeds together: give one seed with --seed N or several with --seeds 0,1,2")
+    if "resume" in given:
+        ignored = [flag for dest, flag in given.items() if dest not in RESUME_KEEPS]
+        if ignored:
+            parser.error(f"--resume continues a run with its own options and would ignore {', '.join(ignored)}; "
+                         f"with --resume give only --address, --storage, --data-dir, --space-dir, --results-dir, "
+                         f"--no-progress")
+    if args.family is not None:  # [[svm, knn], [forest]] -> [svm, knn, forest], in order, once each
+        args.family = list(dict.fromkeys(name for names in args.family for name in names))
 
 
 def positive_int(text: str) -> int:
@@ -60,45 +156,76 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from bench.datasets import list_datasets
-    from bench.families import list_families
-    from bench.samplers import SAMPLERS
+def family_list(text: str) -> list[str]:
+    """Family names from 'svm' or 'svm,knn', each checked: the first bad one is named."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no family; valid families: {', '.join(FAMILIES)}, all")
+    for name in names:
+        if name not in (*FAMILIES, "all"):
+            raise argparse.ArgumentTypeError(f"unknown family {name!r}; valid families: {', '.join(FAMILIES)}, all")
+    return names
 
-    parser = _Parser(prog="python -m bench", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = commands.add_parser("run", help="search hyperparameters of one or more families, refit, test, report")
-    run.add_argument("--family", action="append",
-                     help=f"family to search, repeatable or comma-separated: {', '.join(list_families())}, all")
-    run.add_argument("--dataset", default="digits", help=f"one of {', '.join(list_datasets())} (default: digits)")
-    run.add_argument("--trials", type=positive_int, help=f"trials per family (default {20}, unlimited with --time-budget)")
-    run.add_argument("--time-budget", type=duration, help="search time per family and seed, e.g. 90s, 15m, 1h")
-    run.add_argument("--seed", type=int, default=0, help="seed of the sampler and the models (default 0)")
-    run.add_argument("--seeds", type=seed_list, help="repeat each family's search per seed, e.g. 0,1,2")
-    run.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)} (default tpe)")
-    run.add_argument("--cpus-per-trial", type=positive_int, default=1, help="cores each trial may use (default 1)")
-    run.add_argument("--gpus-per-trial", type=float, default=0.0,
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    prog = prog or program_name()
+    parser = _Parser(prog=prog, description=SUMMARY, epilog=EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND",
+                                     title="commands")
+
+    run = commands.add_parser(
+        "run", help="search hyperparameters of model families, refit the best, test, report",
+        description="Search the hyperparameters of one or more model families on a dataset (Ray Tune schedules "
+                    "the trials, an Optuna sampler proposes them), refit each family's best configuration on all "
+                    "training data, score it once on the test set, and write the run folder: Parquet tables, "
+                    "manifest and report.html. A leaderboard is printed at the end.")
+    run.check_given = _check_run
+    run.add_argument("--family", action="append", type=family_list, metavar="NAME[,NAME...]",
+                     help=f"model family to search; repeat the option or separate names with commas: "
+                          f"{', '.join(FAMILIES)}, or all")
+    run.add_argument("--dataset", default="digits", choices=DATASETS, metavar="NAME",
+                     help=f"dataset: {', '.join(DATASETS)} (default: digits, shipped with scikit-learn)")
+    run.add_argument("--trials", type=positive_int, metavar="N",
+                     help=f"trials per family and seed (default {DEFAULT_TRIALS}; unlimited with --time-budget alone)")
+    run.add_argument("--time-budget", type=duration, metavar="TIME",
+                     help="search time per family and seed, e.g. 90s, 15m, 1h")
+    run.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the sampler and the models (default 0)")
+    run.add_argument("--seeds", type=seed_list, metavar="N,N...",
+                     help="repeat each family's search once per seed, e.g. 0,1,2 (instead of --seed)")
+    run.add_argument("--sampler", default="tpe", choices=SAMPLERS, metavar="NAME",
+                     help=f"Optuna sampler: {', '.join(SAMPLERS)} (default tpe)")
+    run.add_argument("--cpus-per-trial", type=positive_int, default=1, metavar="N", help="cores each trial may use (default 1)")
+    run.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="SHARE",
                      help="GPU share per trial of the PyTorch families when Ray sees GPUs, e.g. 0.25 packs four (default 0)")
-    run.add_argument("--scheduler", default="auto",
-                     help="early stopping: asha, none, or auto (asha for families that report per epoch/round; default)")
-    run.add_argument("--max-concurrent", type=positive_int, help="trials running at once (default: as many as fit)")
+    run.add_argument("--scheduler", default="auto", choices=SCHEDULERS,
+                     help="early stopping: asha, none, or auto (default: asha for families that report per epoch, "
+                          "round or chunk; none for the others)")
+    run.add_argument("--max-concurrent", type=positive_int, metavar="N", help="trials running at once (default: as many as fit)")
     run.add_argument("--reproducible", action="store_true",
                      help="identical trials for the same seed at any concurrency: proposals in batches of the "
                           "concurrency, pruning decided against finished batches (costs some wall time)")
-    run.add_argument("--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS or a new local instance)")
-    run.add_argument("--data-dir", type=Path, help="folder with the dataset's IDX files (else $BENCH_DATA_DIR, cache, system dirs, download)")
-    run.add_argument("--train-size", type=positive_int, help="subsample the training data to N rows (stratified) for quick runs")
-    run.add_argument("--results-dir", type=Path, default=Path("results"), help="where run folders go (default ./results)")
+    run.add_argument("--address", metavar="ADDRESS",
+                     help="Ray cluster to use: auto, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS or a new local instance)")
+    run.add_argument("--data-dir", type=Path, metavar="DIR",
+                     help="folder with the dataset's IDX files (else $BENCH_DATA_DIR, cache, system dirs, download)")
+    run.add_argument("--train-size", type=positive_int, metavar="N",
+                     help="subsample the training data to N rows (stratified) for quick runs")
+    run.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
+                     help="where run folders go (default ./results)")
     run.add_argument("--name", help="a label for the run, kept in the manifest and the run folder's name")
-    run.add_argument("--space-dir", type=Path, help="folder of <family>.yaml search spaces to use instead of the shipped ones")
+    run.add_argument("--space-dir", type=Path, metavar="DIR",
+                     help="folder of <family>.yaml search spaces to use instead of the shipped ones")
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
     run.add_argument("--resume", type=Path, metavar="RUN",
-                     help="finish an interrupted run (its folder, or its id under --results-dir) with its own options")
-    run.add_argument("--max-failures", type=int, default=2,
+                     help="finish an interrupted run (its folder, or its id under --results-dir) with its own options; "
+                          "only --address, --storage, --data-dir, --space-dir, --results-dir and --no-progress may be "
+                          "given with it")
+    run.add_argument("--max-failures", type=int, default=2, metavar="N",
                      help="retries of a trial whose worker process or node died (default 2); a trial that raises is not retried")
-    run.add_argument("--storage", help="shared storage (NFS path or cloud URI) for Ray Tune's state and trial checkpoints on a multi-node cluster")
-    run.add_argument("--checkpoint-interval", type=interval, default=30.0,
+    run.add_argument("--storage", metavar="PATH_OR_URI",
+                     help="shared storage (NFS path or cloud URI) for Ray Tune's state and trial checkpoints on a multi-node cluster")
+    run.add_argument("--checkpoint-interval", type=interval, default=30.0, metavar="TIME",
                      help="PyTorch trials save their training state at most this often, e.g. 30s, 2m; 0 = every epoch "
                           "(default 30s). A retried trial goes on from it")
 
@@ -136,7 +263,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent, max_failures=args.max_failures, address=args.address,
         storage=args.storage, checkpoint_interval_s=args.checkpoint_interval, data_dir=args.data_dir,
         train_size=args.train_size, results_dir=args.results_dir, name=args.name, space_dir=args.space_dir,
-        progress=not args.no_progress, command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
+        progress=not args.no_progress, command=shlex.join([*shlex.split(args.prog), *args.argv]),
         reproducible=args.reproducible,
     )
     return _execute(Run(options, console), console)
@@ -149,7 +276,7 @@ def _run_folder(value: Path, results_dir: Path) -> Path:
     raise BenchInputError(f"--resume {value}: no run folder there or under {results_dir} (a run folder holds manifest.json)")
 
 
-def _execute(run: "Run", console: "Console") -> int:
+def _execute(run: Run, console: Console) -> int:
     """Run (or finish) a search; on Ctrl-C keep what finished and say how to go on."""
     from rich.console import Console
     from rich.markup import escape
@@ -189,18 +316,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: the process's arguments), run the command, return its exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    from bench.reproduce.cli import run as cmd_reproduce
-
+    args.prog, args.argv = parser.prog, argv
     from bench.perf import run as cmd_perf
+    from bench.reproduce.cli import run as cmd_reproduce
 
     handlers = {"run": cmd_run, "report": cmd_report, "reproduce": cmd_reproduce, "perf": cmd_perf}
     try:
         return handlers[args.command](args)
     except BenchInputError as exc:  # one line, control characters escaped: messages quote run data
-        print(f"bench: error: {one_line(exc)}", file=sys.stderr)
+        print(f"{parser.prog}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("bench: interrupted; finished families are saved in the run folder", file=sys.stderr)
+        print(f"{parser.prog}: interrupted; finished families are saved in the run folder", file=sys.stderr)
         return 130

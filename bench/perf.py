@@ -385,11 +385,19 @@ def run_perf(output: Path, data_dir: Path | None, quick: bool, repeats: int = 2)
 
 
 def add_parser(commands: Any) -> None:
-    perf = commands.add_parser("perf", help="measure orchestration overhead, parallel speedup, memory and early stopping")
-    perf.add_argument("--output", type=Path, default=Path("perf.json"), help="JSON file to write (default perf.json)")
-    perf.add_argument("--data-dir", type=Path, help="folder with the MNIST IDX files")
+    from bench.cli import positive_int
+
+    perf = commands.add_parser(
+        "perf", help="measure orchestration overhead, parallel speedup, memory and early stopping",
+        description="Measure what bench's orchestration costs: real `run` commands beside a plain Optuna loop over "
+                    "the same configurations (overhead per trial), 1 against 2 concurrent trials (speedup), peak "
+                    "memory, and ASHA against no early stopping. Prints a table of targets and writes JSON. Takes "
+                    "many minutes (use --quick to check the command).")
+    perf.add_argument("--output", type=Path, default=Path("perf.json"), metavar="FILE", help="JSON file to write (default perf.json)")
+    perf.add_argument("--data-dir", type=Path, metavar="DIR", help="folder with the MNIST IDX files")
     perf.add_argument("--quick", action="store_true", help="tiny digits workloads: checks the command, measures little")
-    perf.add_argument("--repeats", type=int, default=2, help="runs of each timed side, alternating; the fastest counts (default 2)")
+    perf.add_argument("--repeats", type=positive_int, default=2, metavar="N",
+                      help="runs of each timed side, alternating; the fastest counts (default 2)")
 
 
 def run(args: argparse.Namespace) -> int:

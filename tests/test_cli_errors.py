@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
+from bench.cli import build_parser, main
 
 
 def _assert_one_line_error(result, *needles: str) -> None:
@@ -20,21 +21,72 @@ def _assert_one_line_error(result, *needles: str) -> None:
         assert needle in lines[0], (needle, lines[0])
 
 
-def test_unknown_family(tmp_path: Path) -> None:
-    _assert_one_line_error(run_cli("run", "--family", "xgboost", "--results-dir", str(tmp_path)), "'xgboost'", "svm", "knn")
+def _refused_by_parser(capsys: pytest.CaptureFixture, args: list[str], *needles: str) -> str:
+    """An argument error answered in-process by argparse: exit 2, one line, naming what is wrong."""
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert ": error: " in lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
 
 
-def test_unknown_dataset(tmp_path: Path) -> None:
-    _assert_one_line_error(run_cli("run", "--family", "svm", "--dataset", "emnist", "--results-dir", str(tmp_path)), "'emnist'", "digits", "mnist")
+@pytest.mark.parametrize("args", [["--family", "xgboost"], ["--family", "svm,xgboost,knn"], ["--family", "svm", "--family", "knn,xgboost"]])
+def test_unknown_family(capsys: pytest.CaptureFixture, args: list[str]) -> None:
+    """Comma lists and repeated --family are checked item by item: the bad one and the valid ones."""
+    line = _refused_by_parser(capsys, ["run", *args], "--family", "unknown family 'xgboost'", "logreg, svm, knn", "all")
+    assert "'svm'" not in line and "'knn'" not in line
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--trials", "0"), ("--trials", "many"), ("--time-budget", "0m"), ("--time-budget", "soon"), ("--cpus-per-trial", "0")])
-def test_nonsense_numbers(flag: str, value: str) -> None:
-    _assert_one_line_error(run_cli("run", "--family", "svm", flag, value), flag, repr(value))
+def test_empty_family_list(capsys: pytest.CaptureFixture) -> None:
+    _refused_by_parser(capsys, ["run", "--family", ","], "--family", "names no family", "svm")
 
 
-def test_unknown_sampler() -> None:
-    _assert_one_line_error(run_cli("run", "--family", "svm", "--sampler", "annealing"), "'annealing'", "tpe")
+def test_family_lists_are_flattened() -> None:
+    args = build_parser().parse_args(["run", "--family", "svm,knn", "--family", "svm", "--family", "all"])
+    assert args.family == ["svm", "knn", "all"]
+
+
+@pytest.mark.parametrize(("flag", "value", "valid"), [
+    ("--dataset", "emnist", "'digits', 'fashion-mnist', 'mnist'"),
+    ("--sampler", "annealing", "'tpe', 'random', 'cmaes', 'qmc', 'gp'"),
+    ("--scheduler", "hyperband", "'auto', 'asha', 'none'"),
+])
+def test_one_known_value(capsys: pytest.CaptureFixture, flag: str, value: str, valid: str) -> None:
+    _refused_by_parser(capsys, ["run", "--family", "svm", flag, value], flag, repr(value), valid)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--trials", "0"), ("--trials", "many"), ("--time-budget", "0m"), ("--time-budget", "soon"),
+                                             ("--cpus-per-trial", "0"), ("--seeds", "0,0"), ("--seeds", "a,b")])
+def test_nonsense_numbers(capsys: pytest.CaptureFixture, flag: str, value: str) -> None:
+    _refused_by_parser(capsys, ["run", "--family", "svm", flag, value], flag, repr(value))
+
+
+def test_perf_repeats(capsys: pytest.CaptureFixture) -> None:
+    _refused_by_parser(capsys, ["perf", "--repeats", "0"], "--repeats", "'0'")
+
+
+@pytest.mark.parametrize("seed", ["0", "3"])  # the default value typed is still given
+def test_seed_with_seeds(capsys: pytest.CaptureFixture, seed: str) -> None:
+    _refused_by_parser(capsys, ["run", "--family", "svm", "--seed", seed, "--seeds", "0,1"], "--seed and --seeds")
+
+
+def test_resume_with_options_it_would_ignore(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    line = _refused_by_parser(capsys, ["run", "--resume", str(tmp_path), "--family", "svm", "--dataset", "digits", "--trials", "5",
+                                       "--sampler", "tpe", "--reproducible", "--address", "auto"],
+                              "--resume", "--family", "--dataset", "--trials", "--sampler", "--reproducible")
+    assert "ignore --family, --dataset, --trials, --sampler, --reproducible;" in line  # --address is allowed
+
+
+def test_resume_takes_where_to_connect_read_and_write(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["run", "--resume", "RUN", "--address", "auto", "--storage", "/nfs/x", "--data-dir", "d",
+                                      "--space-dir", "s", "--results-dir", str(tmp_path), "--no-progress"])
+    assert args.resume == Path("RUN") and args.no_progress and args.results_dir == tmp_path
+    assert (args.seed, args.sampler, args.dataset, args.family, args.checkpoint_interval) == (0, "tpe", "digits", None, 30.0)
 
 
 def test_malformed_search_space(tmp_path: Path) -> None:

@@ -12,8 +12,10 @@ helper per kind of figure, :mod:`~bench.report.page` assembles the HTML,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bench.results import Results, write_text
+if TYPE_CHECKING:  # pandas loads with bench.results: not for ``bench --help`` (bench.report.cli is a submodule)
+    from bench.results import Results
 
 
 def subtitle(results: Results) -> str:
@@ -34,6 +36,8 @@ def render(results: Results, title: str) -> str:
 
 def write_report(results: Results, path: Path, title: str) -> Path:
     """Write ``render(results, title)`` to ``path`` atomically and return the path."""
+    from bench.results import write_text
+
     write_text(render(results, title), Path(path))
     return Path(path)
 

@@ -78,7 +78,9 @@ def _native(distribution: BaseDistribution, value: Any) -> Any:
 
 def _covers(distribution: BaseDistribution, values: pd.Series) -> bool:
     try:
-        return all(distribution._contains(distribution.to_internal_repr(_native(distribution, v))) for v in values.dropna())
+        from bench.compat import distribution_contains
+
+        return all(distribution_contains(distribution, _native(distribution, v)) for v in values.dropna())
     except (ValueError, TypeError):
         return False
 
