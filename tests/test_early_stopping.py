@@ -124,3 +124,17 @@ def test_optuna_is_told_a_stopped_trial_was_pruned(tmp_path) -> None:
     searcher.on_trial_complete("whole", {"val_accuracy": 0.7, "training_iteration": 1, "progress": 1.0})
     states = [t.state for t in searcher._ot_study.get_trials()]
     assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE]
+
+
+def test_no_trial_is_stopped_before_its_first_epoch() -> None:
+    scheduler = make_scheduler("asha", create_family("cnn"))
+    trials = [SimpleNamespace(trial_id=str(i), config={"x": i}) for i in range(5)]
+    for trial in trials:
+        scheduler.on_trial_add(None, trial)
+    report = {"progress": 1 / 27, "stage_fit_seconds": 5.0}
+    for trial, score in zip(trials[:4], (0.9, 0.91, 0.92, 0.93)):
+        scheduler.on_trial_result(None, trial, {**report, "val_accuracy": score, "fidelity": 0.2})
+    assert scheduler.on_trial_result(None, trials[4], {**report, "val_accuracy": 0.1, "fidelity": 0.2}) == "CONTINUE"
+    late = SimpleNamespace(trial_id="late", config={"x": "late"})  # a 30-epoch plan: 1/27 is past its first epoch
+    scheduler.on_trial_add(None, late)
+    assert scheduler.on_trial_result(None, late, {**report, "val_accuracy": 0.1, "fidelity": 1.1}) == "STOP"
