@@ -36,7 +36,7 @@ def test_svm_on_digits_end_to_end(tmp_path: Path) -> None:
     assert trials["trial_id"].is_unique
     assert {"params_kernel", "params_C"} <= set(trials.columns)
     # conditional space: gamma only where the kernel uses it
-    assert trials.loc[trials["params_kernel"] == "linear", "params_gamma"].isna().all()
+    assert trials.loc[trials["params_kernel"] == "linear", "params_gamma_factor"].isna().all()
     final = results.final.iloc[0]
     assert final["status"] == "completed" and final["test_accuracy"] >= 0.97
     # the library default ran first; the kept configuration is either it or a clearly better one

@@ -18,7 +18,7 @@ from bench.families.subsets import RowFidelity
 @register_family
 class Knn(RowFidelity):
     name = "knn"
-    ceilings = {"n_neighbors": 1000}
+    ceilings = {"n_neighbors": 10_000}
     description = "k-nearest neighbours (Minkowski p=1 or p=2, uniform or distance weights)"
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
