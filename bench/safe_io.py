@@ -234,7 +234,7 @@ TEXT_COLUMNS = frozenset({"run_id", "dataset", "family", "status", "trial_id", "
 #: Columns every reader of a non-empty table relies on.
 REQUIRED_COLUMNS = {
     "trials": ("run_id", "dataset", "family", "status"),
-    "final": ("run_id", "dataset", "family", "status"),
+    "final": ("run_id", "dataset"),  # a reproduction's rows name a published row, not always a family
     "predictions": ("run_id", "dataset", "family", "test_index", "y_true", "y_pred"),
 }
 #: Columns whose cells are lists of numbers (a reproduction's sample images, per-fold scores).

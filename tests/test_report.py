@@ -130,7 +130,8 @@ def test_static_format_without_engine_is_one_line_exit_2(tmp_path: Path, monkeyp
 
 @pytest.mark.slow
 def test_terminal_and_html_show_the_same_leaderboard(runs: Runs) -> None:
-    board = leaderboard(bench.load(runs.first).final)
+    results = bench.load(runs.first)
+    board = leaderboard(results.final, results.predictions)  # the predictions give the tie marks
     expected = formatted(board, list(COLUMNS))
     html_rows = _table_rows((runs.first / "report.html").read_text())
     terminal = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:-1]]
