@@ -7,8 +7,12 @@ Nadeau and Bengio (2003) on the per-fold differences: the folds' training sets o
 variance of the mean difference is (1/k + 1/(k-1)) times the folds' variance, not 1/k of it. On
 a holdout it is a z-test on the two binomial standard errors. The best of many noisy scores is
 optimistic (on digits a tree chosen by a plain one-standard-error margin lost 2 test points to
-the default), so the burden of proof is on the challenger. A search in which no trial finished its plan still ends with a result: the
-best trial that reported a score is refit at the fidelity it was scored at, and the row says so.
+the default), so the burden of proof is on the challenger.
+
+A search in which no trial finished its plan still ends with a result. The default, refit at its
+full plan, stays unless a challenger beat the default's own score at equal or more training;
+such a challenger is refit at the fidelity it was scored at. A default that never reported a
+score (it failed, or the budget cut it first) leaves the best partial trial. The row says which.
 """
 
 from __future__ import annotations
@@ -92,15 +96,35 @@ def select(rows: list[dict[str, Any]], family: str) -> Selection | None:
     if not partial:
         return None
     best = _best(partial)
+    default = next((r for r in partial if r.get("is_default")), None)
+    if default is not None and not _proven_at_partial_fidelity(best, default):
+        return Selection(default, _params(default), "default",
+                         f"no trial finished its plan; the default is refit at its full plan: the best challenger "
+                         f"({best['val_accuracy']:.4f} at {_fidelity(best):g}) did not beat the default's score "
+                         f"({default['val_accuracy']:.4f} at {_fidelity(default):g}) beyond noise at equal or less training")
     model_family = create_family(family)
     planned = model_family.max_fidelity(_params(best))
-    fidelity = float(best.get("fidelity") or 0)
+    fidelity = _fidelity(best)
     params = model_family.at_fidelity(_params(best), fidelity)
     unit = model_family.fidelity_unit
     how = ("on all training rows" if unit not in ("rounds", "trees", "epochs")
            else f"with {max(1, int(fidelity))} {unit}")
     note = f"no trial finished its plan; refit {how}, where it was scored ({fidelity:g} of {planned} {unit})"
-    return Selection(best, params, "default" if best.get("is_default") else "tuned", note)
+    return Selection(best, params, "tuned", note)
+
+
+def _fidelity(row: dict[str, Any]) -> float:
+    return float(row.get("fidelity") or 0)
+
+
+def _proven_at_partial_fidelity(challenger: dict[str, Any], default: dict[str, Any]) -> bool:
+    """Whether a half-trained challenger may replace the default, which is refit at its full plan
+    either way: only by beating the default's score at equal or more training, by the same test
+    as finished trials. A default scored with less training than the challenger gives no fair
+    comparison, and the library's own choice stands."""
+    if challenger is default:
+        return False
+    return _fidelity(default) >= _fidelity(challenger) and challenger_p_value(challenger, default) < ALPHA
 
 
 def preprocessing(params: dict[str, Any]) -> str:

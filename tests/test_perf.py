@@ -17,7 +17,8 @@ def test_perf_quick_writes_every_measure(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(output.read_text())
     assert set(report["targets"]) == {"overhead_per_trial_seconds", "ratio_1s_trials", "parallel_speedup",
-                                      "memory_ratio", "asha_epoch_share", "asha_accuracy_gap_points"}
+                                      "memory_ratio", "asha_epoch_share", "asha_accuracy_gap_points",
+                                      "reproducible_cost"}
     memory = report["results"]["memory"]
     assert memory["peak_pss_bytes_1"] > 50e6 and memory["peak_pss_bytes_2"] > 50e6  # Ray processes were measured
     parallel = report["results"]["parallel"]
@@ -28,6 +29,9 @@ def test_perf_quick_writes_every_measure(tmp_path: Path) -> None:
     assert report["results"]["overhead_fast"]["trials"] == 4
     assert "kernel: {type: fixed, value: rbf}" in report["results"]["overhead_1s"]["workload"]["space"]  # recorded with it
     assert report["results"]["early_stopping"]["none"]["epochs"] > 0
+    reproducible = report["results"]["reproducible"]
+    assert len(reproducible["search_seconds_default_each"]) == len(reproducible["search_seconds_reproducible_each"]) == 1
+    assert reproducible["reproducible_cost"] > 0 and reproducible["identical_trials"] is None  # one repeat compares nothing
 
 
 def test_perf_rejects_zero_repeats(tmp_path: Path) -> None:

@@ -59,8 +59,25 @@ def test_without_a_finished_trial_the_best_partial_one_is_refit_where_it_was_sco
     rows = [row(0, None, status="cut", fidelity=0), row(1, 0.8958, status="cut", fidelity=300, params_n_rounds=500),
             row(2, 0.85, status="pruned", fidelity=50, params_n_rounds=400), row(3, None, status="failed")]
     kept = select(rows, "lightgbm")
-    assert kept.row["trial_id"] == "t1" and kept.params["n_rounds"] == 300
+    assert kept.row["trial_id"] == "t1" and kept.params["n_rounds"] == 300 and kept.selected == "tuned"
     assert "300 of 500 rounds" in kept.note
+
+
+def test_without_a_finished_trial_a_challenger_must_beat_the_defaults_score_at_equal_training() -> None:
+    # the default's score came with fewer rounds than the challenger's: no fair comparison, so the
+    # default stays (refit at its full plan, not where it was cut)
+    ahead = row(1, 0.8958, status="cut", fidelity=300, params_n_rounds=500)
+    kept = select([row(0, 0.85, status="cut", fidelity=60, params_n_rounds=100), ahead], "lightgbm")
+    assert kept.selected == "default" and kept.params["n_rounds"] == 100 and "full plan" in kept.note
+    # with the default scored at as many rounds, a clear margin replaces it ...
+    kept = select([row(0, 0.85, se=0.004, status="cut", fidelity=300, params_n_rounds=500), ahead], "lightgbm")
+    assert kept.selected == "tuned" and kept.params["n_rounds"] == 300
+    # ... and a margin within the noise does not
+    kept = select([row(0, 0.893, se=0.004, status="cut", fidelity=300, params_n_rounds=500), ahead], "lightgbm")
+    assert kept.selected == "default" and kept.params["n_rounds"] == 500
+    # the best partial trial being the default keeps it at its full plan
+    kept = select([row(0, 0.90, status="pruned", fidelity=30, params_n_rounds=100), ahead], "lightgbm")
+    assert kept.selected == "default" and kept.params["n_rounds"] == 100
 
 
 def test_nothing_scored_is_no_selection() -> None:
