@@ -111,9 +111,11 @@ def _check_run(parser: _Parser, args: argparse.Namespace, given: dict[str, str])
     if "resume" in given:
         ignored = [flag for dest, flag in given.items() if dest not in RESUME_KEEPS]
         if ignored:
-            parser.error(f"--resume continues a run with its own options and would ignore {', '.join(ignored)}; "
-                         f"with --resume give only --address, --storage, --data-dir, --space-dir, --results-dir, "
-                         f"--no-progress")
+            parser.error(
+                f"--resume continues a run with its own options and would ignore {', '.join(ignored)}; "
+                f"with --resume give only --address, --storage, --data-dir, --space-dir, --results-dir, "
+                f"--no-progress"
+            )
     if args.family is not None:  # [[svm, knn], [forest]] -> [svm, knn, forest], in order, once each
         args.family = list(dict.fromkeys(name for names in args.family for name in names))
 
@@ -169,65 +171,121 @@ def family_list(text: str) -> list[str]:
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     prog = prog or program_name()
-    parser = _Parser(prog=prog, description=SUMMARY, epilog=EXAMPLES,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND",
-                                     title="commands")
+    parser = _Parser(prog=prog, description=SUMMARY, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND", title="commands")
 
     run = commands.add_parser(
-        "run", help="search hyperparameters of model families, refit the best, test, report",
+        "run",
+        help="search hyperparameters of model families, refit the best, test, report",
         description="Search the hyperparameters of one or more model families on a dataset (Ray Tune schedules "
-                    "the trials, an Optuna sampler proposes them), refit each family's best configuration on all "
-                    "training data, score it once on the test set, and write the run folder: Parquet tables, "
-                    "manifest and report.html. A leaderboard is printed at the end.")
+        "the trials, an Optuna sampler proposes them), refit each family's best configuration on all "
+        "training data, score it once on the test set, and write the run folder: Parquet tables, "
+        "manifest and report.html. A leaderboard is printed at the end.",
+    )
     run.check_given = _check_run
-    run.add_argument("--family", action="append", type=family_list, metavar="NAME[,NAME...]",
-                     help=f"model family to search; repeat the option or separate names with commas: "
-                          f"{', '.join(FAMILIES)}, or all")
-    run.add_argument("--dataset", default="digits", choices=DATASETS, metavar="NAME",
-                     help=f"dataset: {', '.join(DATASETS)} (default: digits, shipped with scikit-learn)")
-    run.add_argument("--trials", type=positive_int, metavar="N",
-                     help=f"trials per family and seed (default {DEFAULT_TRIALS}; unlimited with --time-budget alone)")
-    run.add_argument("--time-budget", type=duration, metavar="TIME",
-                     help="search time per family and seed, e.g. 90s, 15m, 1h")
+    run.add_argument(
+        "--family",
+        action="append",
+        type=family_list,
+        metavar="NAME[,NAME...]",
+        help=f"model family to search; repeat the option or separate names with commas: {', '.join(FAMILIES)}, or all",
+    )
+    run.add_argument(
+        "--dataset",
+        default="digits",
+        choices=DATASETS,
+        metavar="NAME",
+        help=f"dataset: {', '.join(DATASETS)} (default: digits, shipped with scikit-learn)",
+    )
+    run.add_argument(
+        "--trials",
+        type=positive_int,
+        metavar="N",
+        help=f"trials per family and seed (default {DEFAULT_TRIALS}; unlimited with --time-budget alone)",
+    )
+    run.add_argument("--time-budget", type=duration, metavar="TIME", help="search time per family and seed, e.g. 90s, 15m, 1h")
     run.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the sampler and the models (default 0)")
-    run.add_argument("--seeds", type=seed_list, metavar="N,N...",
-                     help="repeat each family's search once per seed, e.g. 0,1,2 (instead of --seed)")
-    run.add_argument("--sampler", default="tpe", choices=SAMPLERS, metavar="NAME",
-                     help=f"Optuna sampler: {', '.join(SAMPLERS)} (default tpe)")
+    run.add_argument(
+        "--seeds",
+        type=seed_list,
+        metavar="N,N...",
+        help="repeat each family's search once per seed, e.g. 0,1,2 (instead of --seed)",
+    )
+    run.add_argument(
+        "--sampler", default="tpe", choices=SAMPLERS, metavar="NAME", help=f"Optuna sampler: {', '.join(SAMPLERS)} (default tpe)"
+    )
     run.add_argument("--cpus-per-trial", type=positive_int, default=1, metavar="N", help="cores each trial may use (default 1)")
-    run.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="SHARE",
-                     help="GPU share per trial of the PyTorch families when Ray sees GPUs, e.g. 0.25 packs four (default 0)")
-    run.add_argument("--scheduler", default="auto", choices=SCHEDULERS,
-                     help="early stopping: asha, none, or auto (default: asha for families that report per epoch, "
-                          "round or chunk; none for the others)")
+    run.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="GPU share per trial of the PyTorch families when Ray sees GPUs, e.g. 0.25 packs four (default 0)",
+    )
+    run.add_argument(
+        "--scheduler",
+        default="auto",
+        choices=SCHEDULERS,
+        help="early stopping: asha, none, or auto (default: asha for families that report per epoch, "
+        "round or chunk; none for the others)",
+    )
     run.add_argument("--max-concurrent", type=positive_int, metavar="N", help="trials running at once (default: as many as fit)")
-    run.add_argument("--reproducible", action="store_true",
-                     help="identical trials for the same seed at any concurrency: proposals in batches of the "
-                          "concurrency, pruning decided against finished batches (costs some wall time)")
-    run.add_argument("--address", metavar="ADDRESS",
-                     help="Ray cluster to use: auto, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS or a new local instance)")
-    run.add_argument("--data-dir", type=Path, metavar="DIR",
-                     help="folder with the dataset's IDX files (else $BENCH_DATA_DIR, cache, system dirs, download)")
-    run.add_argument("--train-size", type=positive_int, metavar="N",
-                     help="subsample the training data to N rows (stratified) for quick runs")
-    run.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
-                     help="where run folders go (default ./results)")
+    run.add_argument(
+        "--reproducible",
+        action="store_true",
+        help="identical trials for the same seed at any concurrency: proposals in batches of the "
+        "concurrency, pruning decided against finished batches (costs some wall time)",
+    )
+    run.add_argument(
+        "--address",
+        metavar="ADDRESS",
+        help="Ray cluster to use: auto, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS or a new local instance)",
+    )
+    run.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder with the dataset's IDX files (else $BENCH_DATA_DIR, cache, system dirs, download)",
+    )
+    run.add_argument(
+        "--train-size", type=positive_int, metavar="N", help="subsample the training data to N rows (stratified) for quick runs"
+    )
+    run.add_argument(
+        "--results-dir", type=Path, default=Path("results"), metavar="DIR", help="where run folders go (default ./results)"
+    )
     run.add_argument("--name", help="a label for the run, kept in the manifest and the run folder's name")
-    run.add_argument("--space-dir", type=Path, metavar="DIR",
-                     help="folder of <family>.yaml search spaces to use instead of the shipped ones")
+    run.add_argument(
+        "--space-dir", type=Path, metavar="DIR", help="folder of <family>.yaml search spaces to use instead of the shipped ones"
+    )
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
-    run.add_argument("--resume", type=Path, metavar="RUN",
-                     help="finish an interrupted run (its folder, or its id under --results-dir) with its own options; "
-                          "only --address, --storage, --data-dir, --space-dir, --results-dir and --no-progress may be "
-                          "given with it")
-    run.add_argument("--max-failures", type=int, default=2, metavar="N",
-                     help="retries of a trial whose worker process or node died (default 2); a trial that raises is not retried")
-    run.add_argument("--storage", metavar="PATH_OR_URI",
-                     help="shared storage (NFS path or cloud URI) for Ray Tune's state and trial checkpoints on a multi-node cluster")
-    run.add_argument("--checkpoint-interval", type=interval, default=30.0, metavar="TIME",
-                     help="PyTorch trials save their training state at most this often, e.g. 30s, 2m; 0 = every epoch "
-                          "(default 30s). A retried trial goes on from it")
+    run.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN",
+        help="finish an interrupted run (its folder, or its id under --results-dir) with its own options; "
+        "only --address, --storage, --data-dir, --space-dir, --results-dir and --no-progress may be "
+        "given with it",
+    )
+    run.add_argument(
+        "--max-failures",
+        type=int,
+        default=2,
+        metavar="N",
+        help="retries of a trial whose worker process or node died (default 2); a trial that raises is not retried",
+    )
+    run.add_argument(
+        "--storage",
+        metavar="PATH_OR_URI",
+        help="shared storage (NFS path or cloud URI) for Ray Tune's state and trial checkpoints on a multi-node cluster",
+    )
+    run.add_argument(
+        "--checkpoint-interval",
+        type=interval,
+        default=30.0,
+        metavar="TIME",
+        help="PyTorch trials save their training state at most this often, e.g. 30s, 2m; 0 = every epoch "
+        "(default 30s). A retried trial goes on from it",
+    )
 
     from bench.report.cli import add_report_parser
 
@@ -251,19 +309,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     interrupt.install()  # Ctrl-C and a polite kill save and say how to resume
     if args.resume is not None:  # where to connect and write, and paths outside the folder: the user's, again
-        run = Run.resume(_run_folder(args.resume, args.results_dir), console, address=args.address, progress=not args.no_progress,
-                         storage=args.storage, data_dir=args.data_dir, space_dir=args.space_dir)
+        run = Run.resume(
+            _run_folder(args.resume, args.results_dir),
+            console,
+            address=args.address,
+            progress=not args.no_progress,
+            storage=args.storage,
+            data_dir=args.data_dir,
+            space_dir=args.space_dir,
+        )
         check_cpus_per_trial(run.options.cpus_per_trial, run.options.address)
         return _execute(run, console)
     check_cpus_per_trial(args.cpus_per_trial, args.address)
     options = RunOptions(
-        families=args.family or [], dataset=args.dataset, trials=args.trials, time_budget_s=args.time_budget,
-        seeds=args.seeds or [args.seed], sampler=args.sampler, cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial, scheduler=args.scheduler,
-        max_concurrent=args.max_concurrent, max_failures=args.max_failures, address=args.address,
-        storage=args.storage, checkpoint_interval_s=args.checkpoint_interval, data_dir=args.data_dir,
-        train_size=args.train_size, results_dir=args.results_dir, name=args.name, space_dir=args.space_dir,
-        progress=not args.no_progress, command=shlex.join([*shlex.split(args.prog), *args.argv]),
+        families=args.family or [],
+        dataset=args.dataset,
+        trials=args.trials,
+        time_budget_s=args.time_budget,
+        seeds=args.seeds or [args.seed],
+        sampler=args.sampler,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        scheduler=args.scheduler,
+        max_concurrent=args.max_concurrent,
+        max_failures=args.max_failures,
+        address=args.address,
+        storage=args.storage,
+        checkpoint_interval_s=args.checkpoint_interval,
+        data_dir=args.data_dir,
+        train_size=args.train_size,
+        results_dir=args.results_dir,
+        name=args.name,
+        space_dir=args.space_dir,
+        progress=not args.no_progress,
+        command=shlex.join([*shlex.split(args.prog), *args.argv]),
         reproducible=args.reproducible,
     )
     return _execute(Run(options, console), console)
@@ -286,22 +365,33 @@ def _execute(run: Run, console: Console) -> int:
     from bench.results import load
 
     options = run.options
-    console.print(f"run [bold]{escape(run.run_id)}[/]: {escape(', '.join(run.families))} on {escape(options.dataset)} "
-                  f"({len(run.final_data.y_train)} train, searched by {run.search_data.validation} / "
-                  f"{len(run.final_data.y_test)} test)")
+    console.print(
+        f"run [bold]{escape(run.run_id)}[/]: {escape(', '.join(run.families))} on {escape(options.dataset)} "
+        f"({len(run.final_data.y_train)} train, searched by {run.search_data.validation} / "
+        f"{len(run.final_data.y_test)} test)"
+    )
     try:
         run_dir = run.execute()
     except KeyboardInterrupt:
         write_report(load(run.run_dir), run.run_dir / "report.html", title=f"bench run {run.run_id} (interrupted)")
-        console.print(f"interrupted: finished trials are saved in {escape(str(run.run_dir))}\nresume with: {escape(run.resume_command())}")
+        console.print(
+            f"interrupted: finished trials are saved in {escape(str(run.run_dir))}\nresume with: {escape(run.resume_command())}"
+        )
         return 130
     results = load(run_dir)
     report = write_report(results, run_dir / "report.html", title=f"bench run {run.run_id}")
     out = Console(width=None if sys.stdout.isatty() else 140)
-    out.print(rich_table(leaderboard(results.final, results.predictions), title=f"Leaderboard: {options.dataset} (test set, refit on all training data)"))
+    out.print(
+        rich_table(
+            leaderboard(results.final, results.predictions),
+            title=f"Leaderboard: {options.dataset} (test set, refit on all training data)",
+        )
+    )
     failed = results.final[results.final["status"] != "completed"] if not results.final.empty else results.final
     for _, row in failed.iterrows():
-        out.print(f"[red]{escape(one_line(row['family']))}: no result ({escape(one_line(row.get('error')))})[/]")  # run data: no markup
+        out.print(
+            f"[red]{escape(one_line(row['family']))}: no result ({escape(one_line(row.get('error')))})[/]"
+        )  # run data: no markup
     out.print(f"results: {escape(str(run_dir))}")
     for name in ("trials.parquet", "history.parquet", "final.parquet", "manifest.json"):
         out.print(f"  {escape(str(run_dir / name))}")

@@ -21,10 +21,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from contextlib import contextmanager, nullcontext
-from typing import ContextManager, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING
 
 from bench.errors import BenchInputError
+
+if TYPE_CHECKING:
+    from bench.warm import ReadyWorkers
 
 PROBE_TIMEOUT_S = 3.0
 #: Ray's switch between single-machine mode (every server on loopback) and cluster mode.
@@ -44,7 +48,9 @@ def check_address(address: str | None) -> None:
         with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
             pass
     except OSError as exc:
-        raise BenchInputError(f"no Ray cluster listening at --address {address} ({exc.strerror or exc}); start one with 'ray start --head' or fix the address") from None
+        raise BenchInputError(
+            f"no Ray cluster listening at --address {address} ({exc.strerror or exc}); start one with 'ray start --head' or fix the address"
+        ) from None
 
 
 class _QuietRay(logging.Filter):
@@ -63,7 +69,7 @@ def _quiet_ray_logs() -> None:
             handler.addFilter(_QuietRay())
 
 
-def single_machine_mode() -> ContextManager[None]:
+def single_machine_mode() -> AbstractContextManager[None]:
     """Ray's single-machine mode for the duration of a local instance (every server on
     loopback); refused with a :class:`BenchInputError` when this Ray lacks the internal it rests
     on (:func:`bench.compat.loopback_only`)."""
@@ -116,14 +122,18 @@ def check_local_instance() -> None:
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     addresses = sorted({str(n.get("NodeManagerAddress")) for n in nodes})
     if addresses != [LOOPBACK]:
-        raise BenchInputError(f"the local Ray instance runs on {', '.join(addresses) or 'no node'}, not only {LOOPBACK}: "
-                              f"it could be reachable from the network, so bench stops (no trial ran)")
+        raise BenchInputError(
+            f"the local Ray instance runs on {', '.join(addresses) or 'no node'}, not only {LOOPBACK}: "
+            f"it could be reachable from the network, so bench stops (no trial ran)"
+        )
     gcs = str(ray.get_runtime_context().gcs_address or "")
     if gcs.rpartition(":")[0] != LOOPBACK:
         raise BenchInputError(f"the local Ray instance's GCS listens at {gcs}, not on {LOOPBACK}; bench stops (no trial ran)")
     if not token_auth_enabled():
-        raise BenchInputError("the local Ray instance started without token authentication (RAY_AUTH_MODE=token was not "
-                              "honoured; Ray 2.59 or later is needed); bench stops (no trial ran)")
+        raise BenchInputError(
+            "the local Ray instance started without token authentication (RAY_AUTH_MODE=token was not "
+            "honoured; Ray 2.59 or later is needed); bench stops (no trial ran)"
+        )
 
 
 def local_cpus() -> int:
@@ -144,8 +154,10 @@ def check_cpus_per_trial(cpus_per_trial: int, address: str | None) -> None:
     add larger nodes, so a cluster's runs are not refused here.)"""
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is None and cpus_per_trial > (cpus := local_cpus()):
-        raise BenchInputError(f"--cpus-per-trial {cpus_per_trial} is more than the {cpus} CPUs of this machine; "
-                              f"a trial that large would never start (use at most {cpus}, or a cluster with --address)")
+        raise BenchInputError(
+            f"--cpus-per-trial {cpus_per_trial} is more than the {cpus} CPUs of this machine; "
+            f"a trial that large would never start (use at most {cpus}, or a cluster with --address)"
+        )
 
 
 @contextmanager
@@ -164,7 +176,7 @@ def ray_session(address: str | None, num_cpus: int | None = None, families: list
     address = address or os.environ.get("RAY_ADDRESS") or None
     check_address(address)
     kwargs: dict = dict(logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
-    warm_workers = nullcontext()
+    warm_workers: AbstractContextManager[ReadyWorkers | None] = nullcontext()
     if address:
         kwargs["address"] = address
     else:  # "local": always a new instance, never whichever `ray start` cluster happens to run here
@@ -176,7 +188,7 @@ def ray_session(address: str | None, num_cpus: int | None = None, families: list
             warm_workers = warm.warm_local_workers()
         kwargs.update(compat.local_init_kwargs(num_cpus, system_config))
     local = nullcontext() if address else single_machine_mode()
-    with local, (nullcontext() if address else token_auth()), warm_workers as ready:
+    with local, nullcontext() if address else token_auth(), warm_workers as ready:
         try:
             compat.init_local(ray.init, kwargs, ray.shutdown) if not address else ray.init(**kwargs)
         except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:

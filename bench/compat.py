@@ -21,12 +21,14 @@ import functools
 import math
 import os
 import warnings
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, cast
 
 from bench.errors import BenchInputError
 
 if TYPE_CHECKING:
+    import optuna
     from optuna.trial import TrialState
 
 #: The releases CI tests (``constraints.txt`` pins one version inside each range): from the first
@@ -64,9 +66,11 @@ def untested_versions() -> list[str]:
             continue
         release = _release(installed)
         if not (release and _release(low) <= release < _release(high)):
-            messages.append(f"{package} {installed} is outside the range bench is tested with "
-                            f"({package}>={low},<{high}); if a run misbehaves, install the tested "
-                            f"versions: pip install . -c constraints.txt")
+            messages.append(
+                f"{package} {installed} is outside the range bench is tested with "
+                f"({package}>={low},<{high}); if a run misbehaves, install the tested "
+                f"versions: pip install . -c constraints.txt"
+            )
     return messages
 
 
@@ -79,9 +83,11 @@ def warn_untested_versions() -> None:
 def _missing(what: str, why: str) -> str:
     ray = _version("ray") or "unknown"
     low, high = TESTED["ray"]
-    return (f"this Ray ({ray}) lacks {what}, which bench uses {why}; bench refuses to start a local "
-            f"Ray instance (no trial ran). Install a tested Ray (>={low},<{high}: "
-            f"pip install . -c constraints.txt) or run on a cluster you started with --address")
+    return (
+        f"this Ray ({ray}) lacks {what}, which bench uses {why}; bench refuses to start a local "
+        f"Ray instance (no trial ran). Install a tested Ray (>={low},<{high}: "
+        f"pip install . -c constraints.txt) or run on a cluster you started with --address"
+    )
 
 
 @contextmanager
@@ -96,16 +102,22 @@ def loopback_only() -> Iterator[None]:
     """
     try:
         from ray._private import ray_constants
-    except ImportError:
-        ray_constants = None
-    if ray_constants is None or not hasattr(ray_constants, "ENABLE_RAY_CLUSTER"):
-        raise BenchInputError(_missing("ray._private.ray_constants.ENABLE_RAY_CLUSTER",
-                                       "to keep a local Ray instance on 127.0.0.1 only"))
+
+        saved_flag = ray_constants.ENABLE_RAY_CLUSTER
+    except (ImportError, AttributeError):
+        raise BenchInputError(
+            _missing("ray._private.ray_constants.ENABLE_RAY_CLUSTER", "to keep a local Ray instance on 127.0.0.1 only")
+        ) from None
     if _token_auth_check() is None:
-        raise BenchInputError(_missing("ray._private.authentication.authentication_utils.is_token_auth_enabled",
-                                       "to check that a local Ray instance requires its token"))
+        raise BenchInputError(
+            _missing(
+                "ray._private.authentication.authentication_utils.is_token_auth_enabled",
+                "to check that a local Ray instance requires its token",
+            )
+        )
     from bench.cluster import CLUSTER_MODE_VAR as var
-    saved_env, saved_flag = os.environ.get(var), ray_constants.ENABLE_RAY_CLUSTER
+
+    saved_env = os.environ.get(var)
     os.environ[var], ray_constants.ENABLE_RAY_CLUSTER = "0", False
     try:
         yield
@@ -124,7 +136,7 @@ def refresh_ray_config() -> None:
     local instance that then starts without token authentication is refused after ``ray.init``
     (``bench.cluster.check_local_instance``)."""
     try:
-        from ray._raylet import Config
+        from ray._raylet import Config  # type: ignore[attr-defined]  # _raylet.pyi omits Config, which the module has
 
         Config.initialize("")
     except (ImportError, AttributeError):
@@ -180,11 +192,15 @@ def init_local(init: Callable[..., Any], kwargs: dict[str, Any], shutdown: Calla
     the run up and which a later Ray may no longer know, once more without them, with a warning."""
     try:
         return init(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - re-raised below unless the system settings can go
+    except Exception as exc:  # re-raised below unless the system settings can go
         if "_system_config" not in kwargs:
             raise
-        warnings.warn(f"Ray did not start with bench's warm-worker settings ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-                      f"starting without them (trials import their code on fresh workers)", CompatWarning, stacklevel=2)
+        warnings.warn(
+            f"Ray did not start with bench's warm-worker settings ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            f"starting without them (trials import their code on fresh workers)",
+            CompatWarning,
+            stacklevel=2,
+        )
         if shutdown is not None:
             shutdown()
         return init(**{k: v for k, v in kwargs.items() if k != "_system_config"})
@@ -219,8 +235,12 @@ def tune_actors_without_runtime_env() -> Iterator[bool]:
 
     cache_class, _ = _tune_actor_cache()
     if cache_class is None or not hasattr(cache_class, "get"):
-        warnings.warn("this Ray release lacks Tune's actor-class cache that bench's warm workers use; "
-                      "trials start on fresh workers (slower, same results)", CompatWarning, stacklevel=3)
+        warnings.warn(
+            "this Ray release lacks Tune's actor-class cache that bench's warm workers use; "
+            "trials start on fresh workers (slower, same results)",
+            CompatWarning,
+            stacklevel=3,
+        )
         yield False
         return
     tune_get = cache_class.get
@@ -247,8 +267,11 @@ def trial_storage(trial: Any) -> tuple[Any, str] | None:
         storage = trial.storage
         return storage.storage_filesystem, str(storage.trial_fs_path)
     except AttributeError:
-        warnings.warn("this Ray release's trials lack the storage fields bench uses to delete finished "
-                      "trials' checkpoints; they are kept", CompatWarning, stacklevel=2)
+        warnings.warn(
+            "this Ray release's trials lack the storage fields bench uses to delete finished trials' checkpoints; they are kept",
+            CompatWarning,
+            stacklevel=2,
+        )
         return None
 
 
@@ -275,7 +298,7 @@ def distribution_contains(distribution: Any, value: Any) -> bool:
     return math.isclose(k, round(k), abs_tol=1e-8)
 
 
-def journal_file_lock(backend: Any) -> ContextManager[Any] | None:
+def journal_file_lock(backend: Any) -> AbstractContextManager[Any] | None:
     """An Optuna ``JournalFileBackend``'s file lock, held around bench's own append.
 
     Private: ``optuna.storages.journal._file.get_lock_file`` and the backend's ``_lock``
@@ -286,8 +309,12 @@ def journal_file_lock(backend: Any) -> ContextManager[Any] | None:
 
         return get_lock_file(backend._lock)
     except (ImportError, AttributeError):
-        warnings.warn("this Optuna release lacks the journal internals bench uses to append under the "
-                      "file's lock; Optuna's own append is used", CompatWarning, stacklevel=2)
+        warnings.warn(
+            "this Optuna release lacks the journal internals bench uses to append under the "
+            "file's lock; Optuna's own append is used",
+            CompatWarning,
+            stacklevel=2,
+        )
         return None
 
 
@@ -324,13 +351,19 @@ def _truthful_class() -> type:
             internals = all(hasattr(self, name) for name in ("_ot_trials", "_ot_study", "_completed_trials"))
             if state == TrialState.COMPLETE or not internals:
                 if not internals:
-                    warnings.warn("this Ray release's OptunaSearch lacks the internals bench uses to tell "
-                                  "Optuna about pruned trials; they count as completed", RuntimeWarning, stacklevel=2)
+                    warnings.warn(
+                        "this Ray release's OptunaSearch lacks the internals bench uses to tell "
+                        "Optuna about pruned trials; they count as completed",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
                 super().on_trial_complete(trial_id, result, error)
                 return
             if trial_id in self._completed_trials:
                 return
-            self._ot_study.tell(self._ot_trials[trial_id], state=state)
+            # Ray initialises _ot_study to None and types it so; by a trial's end it is the study.
+            study = cast("optuna.study.Study", self._ot_study)
+            study.tell(self._ot_trials[trial_id], state=state)
             self._completed_trials.add(trial_id)
 
     TruthfulOptunaSearch.__module__, TruthfulOptunaSearch.__qualname__ = __name__, "TruthfulOptunaSearch"

@@ -28,8 +28,9 @@ import json
 import logging
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from bench.errors import BenchInputError
 from bench.safe_io import GiB, one_line, read_open_file
@@ -48,8 +49,10 @@ _READ = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os,
 
 def _refusal(path: Path, exc: OSError) -> BenchInputError:
     if exc.errno == errno.ELOOP:
-        return BenchInputError(f"{path} is a symbolic link; bench never writes or reads a run's journal through one "
-                               f"(remove the link; a run folder's journal is a plain file)")
+        return BenchInputError(
+            f"{path} is a symbolic link; bench never writes or reads a run's journal through one "
+            f"(remove the link; a run folder's journal is a plain file)"
+        )
     if exc.errno == errno.ENXIO:
         return BenchInputError(f"{path} is a FIFO or socket, not a journal file")
     return BenchInputError(f"{path}: cannot open the journal ({exc.strerror or exc})")
@@ -60,8 +63,9 @@ def _check_fd(path: Path, fd: int) -> os.stat_result:
     if not stat.S_ISREG(info.st_mode):
         raise BenchInputError(f"{path} is not a regular file; refusing to use it as a journal")
     if info.st_nlink > 1:
-        raise BenchInputError(f"{path} has {info.st_nlink} hard links; appending would change the other names too "
-                              f"(copy it to a file of its own)")
+        raise BenchInputError(
+            f"{path} has {info.st_nlink} hard links; appending would change the other names too (copy it to a file of its own)"
+        )
     return info
 
 
@@ -121,8 +125,11 @@ def repair_tail(path: Path, fd: int) -> int:
         keep = 0
     os.ftruncate(fd, keep)
     os.fsync(fd)
-    log.warning("%s: cut a torn last line (%d bytes, a write interrupted by a crash or a full disk); "
-                "the records before it are kept", path, size - keep)
+    log.warning(
+        "%s: cut a torn last line (%d bytes, a write interrupted by a crash or a full disk); the records before it are kept",
+        path,
+        size - keep,
+    )
     return size - keep
 
 
@@ -157,10 +164,12 @@ def _record(path: Path, number: int, line: bytes) -> tuple[str, dict[str, Any]] 
     try:
         entry = json.loads(line)
     except (ValueError, RecursionError):
-        raise BenchInputError(f"{where} is not a journal record (not JSON: {one_line(line[:60].decode('utf-8', 'replace'))!r}); "
-                              f"the journal is corrupt there: repair or remove that line to go on") from None
+        raise BenchInputError(
+            f"{where} is not a journal record (not JSON: {one_line(line[:60].decode('utf-8', 'replace'))!r}); "
+            f"the journal is corrupt there: repair or remove that line to go on"
+        ) from None
     if not isinstance(entry, dict) or entry.get("kind") not in KINDS or not isinstance(entry.get("row"), dict):
-        raise BenchInputError(f"{where} is not a journal record (expected {{\"kind\": {'|'.join(KINDS)}, \"row\": {{...}}}})")
+        raise BenchInputError(f'{where} is not a journal record (expected {{"kind": {"|".join(KINDS)}, "row": {{...}}}})')
     kind, row = entry["kind"], entry["row"]
     if kind == "trial" and not isinstance(row.get("trial_id"), str):
         raise BenchInputError(f"{where}: a trial record without a trial_id")
@@ -244,8 +253,10 @@ def _check_optuna_lines(path: Path) -> None:
         except (ValueError, RecursionError):
             entry = None
         if not isinstance(entry, dict) or "op_code" not in entry:
-            raise BenchInputError(f"{path} line {number} is not an Optuna journal record; the study file is corrupt "
-                                  f"there: repair or remove that line to go on")
+            raise BenchInputError(
+                f"{path} line {number} is not an Optuna journal record; the study file is corrupt "
+                f"there: repair or remove that line to go on"
+            )
 
 
 def optuna_backend(path: Path) -> Any:
@@ -305,22 +316,32 @@ def check_resumable(run_dir: Path) -> int:
     run_dir = Path(run_dir)
     journal = Journal(run_dir / "journal.jsonl")
     if not os.path.lexists(journal.path):
-        raise BenchInputError(f"--resume {run_dir}: no journal.jsonl, the record of what the run finished; "
-                              f"resuming would rebuild its tables from nothing (start a new run instead)")
+        raise BenchInputError(
+            f"--resume {run_dir}: no journal.jsonl, the record of what the run finished; "
+            f"resuming would rebuild its tables from nothing (start a new run instead)"
+        )
     torn = journal.check()
     rows = journal.rows()
     for kind in DURABLE_KINDS:  # what a resumed run reads from every finished row
         for row in rows[kind]:
-            if not isinstance(row.get("family"), str) or not isinstance(row.get("seed"), int) or isinstance(row.get("seed"), bool):
-                raise BenchInputError(f"--resume {run_dir}: journal.jsonl holds a {kind} row without a family name and a "
-                                      f"whole-number seed; not a journal bench wrote")
+            if (
+                not isinstance(row.get("family"), str)
+                or not isinstance(row.get("seed"), int)
+                or isinstance(row.get("seed"), bool)
+            ):
+                raise BenchInputError(
+                    f"--resume {run_dir}: journal.jsonl holds a {kind} row without a family name and a "
+                    f"whole-number seed; not a journal bench wrote"
+                )
     study = run_dir / "optuna-journal.log"
     if os.path.lexists(study):
         _check_optuna_lines(study)  # refuses a link, a FIFO, a garbled line
     tune = run_dir / "tune"
     if os.path.islink(tune) or (os.path.lexists(tune) and not os.path.isdir(tune)):
-        raise BenchInputError(f"--resume {run_dir}: tune is a symbolic link or not a folder; Ray Tune would write "
-                              f"through it (remove it: it holds only Tune's own state)")
+        raise BenchInputError(
+            f"--resume {run_dir}: tune is a symbolic link or not a folder; Ray Tune would write "
+            f"through it (remove it: it holds only Tune's own state)"
+        )
     if os.path.lexists(run_dir / "predictions.parquet"):
         try:
             read_parquet(run_dir / "predictions.parquet")
@@ -344,8 +365,10 @@ def check_resumable(run_dir: Path) -> int:
         held = {tuple(_py(v) for v in values) for values in frame[list(key)].itertuples(index=False, name=None)}
         missing = held - journaled
         if missing:
-            raise BenchInputError(f"--resume {run_dir}: {path.name} holds {len(missing)} row(s) the journal lacks; resuming "
-                                  f"would drop them (restore journal.jsonl, or move {path.name} away to accept the loss)")
+            raise BenchInputError(
+                f"--resume {run_dir}: {path.name} holds {len(missing)} row(s) the journal lacks; resuming "
+                f"would drop them (restore journal.jsonl, or move {path.name} away to accept the loss)"
+            )
     return torn
 
 

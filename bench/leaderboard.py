@@ -86,16 +86,56 @@ INTERVALS = {"test_wilson95": ("test_wilson_low", "test_wilson_high")}
 TIE_ALPHA = 0.05
 #: Every column of :func:`leaderboard`'s frame (an empty board has them too).
 BOARD_COLUMNS = [
-    "dataset", "family", "protocol_key", "protocol", "test_accuracy", "test_accuracy_std", "test_accuracy_ci95",
-    "test_correct", "test_total", "test_wilson_low", "test_wilson_high", "default_test_accuracy", "tuning_gain",
-    "tuning_p_value", "tuning_p_seed", "selected", "val_accuracy", "test_f1_macro", "refit_seconds", "search_seconds",
-    "trials_completed", "trials_pruned", "trials_cut", "trials_failed", "n", "seeds", "refit_note", "preprocessing",
-    *PROTOCOL_KEYS, "published_accuracy", "published_difference", "published_comparable", "published_baseline_id",
-    "reproduced_accuracy", *BASELINE_TEXT, "tie", "tie_p_value", "tie_seed",
+    "dataset",
+    "family",
+    "protocol_key",
+    "protocol",
+    "test_accuracy",
+    "test_accuracy_std",
+    "test_accuracy_ci95",
+    "test_correct",
+    "test_total",
+    "test_wilson_low",
+    "test_wilson_high",
+    "default_test_accuracy",
+    "tuning_gain",
+    "tuning_p_value",
+    "tuning_p_seed",
+    "selected",
+    "val_accuracy",
+    "test_f1_macro",
+    "refit_seconds",
+    "search_seconds",
+    "trials_completed",
+    "trials_pruned",
+    "trials_cut",
+    "trials_failed",
+    "n",
+    "seeds",
+    "refit_note",
+    "preprocessing",
+    *PROTOCOL_KEYS,
+    "published_accuracy",
+    "published_difference",
+    "published_comparable",
+    "published_baseline_id",
+    "reproduced_accuracy",
+    *BASELINE_TEXT,
+    "tie",
+    "tie_p_value",
+    "tie_seed",
 ]
 
-_ACCURACY = {"test_accuracy", "val_accuracy", "test_f1_macro", "test_accuracy_std", "published_accuracy",
-             "default_test_accuracy", "test_accuracy_ci95", "reproduced_accuracy"}
+_ACCURACY = {
+    "test_accuracy",
+    "val_accuracy",
+    "test_f1_macro",
+    "test_accuracy_std",
+    "published_accuracy",
+    "default_test_accuracy",
+    "test_accuracy_ci95",
+    "reproduced_accuracy",
+}
 _SIGNED = {"published_difference", "tuning_gain"}
 _P_VALUES = {"tuning_p_value", "tie_p_value"}
 _SUMMED = ("trials_completed", "trials_pruned", "trials_cut", "trials_failed")
@@ -212,7 +252,7 @@ def _numeric(rows: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _selected(values: pd.Series) -> str | None:
-    """"tuned", "default", or "tuned 2/3" across seeds."""
+    """ "tuned", "default", or "tuned 2/3" across seeds."""
     values = values.dropna().astype(str)
     if values.empty:
         return None
@@ -229,8 +269,11 @@ def _summary(group: pd.DataFrame) -> dict[str, Any]:
     group = group.sort_values("seed", kind="stable")
     accuracy = group["test_accuracy"].astype(float)
     correct, total = test_counts(group)
-    low, high = (wilson_interval(int(correct.sum()), int(total.sum())) if correct.notna().all() and total.notna().all()
-                 else (math.nan, math.nan))
+    low, high = (
+        wilson_interval(int(correct.sum()), int(total.sum()))
+        if correct.notna().all() and total.notna().all()
+        else (math.nan, math.nan)
+    )
     default = _numeric(group, "default_test_accuracy")
     gain = _numeric(group, "tuning_gain").fillna(accuracy - default)
     p_values = _numeric(group, "tuning_p_value")
@@ -270,11 +313,20 @@ def leaderboard(final: pd.DataFrame, predictions: pd.DataFrame | None = None) ->
         return pd.DataFrame(columns=BOARD_COLUMNS)
     rows = []
     for (dataset, key, family), group in done.groupby(["dataset", "protocol_key", "family"], sort=False):
-        rows.append({"dataset": dataset, "family": family, "protocol_key": key, "protocol": group["protocol"].iloc[0],
-                     **_summary(group), **published_columns(group, final)})
+        rows.append(
+            {
+                "dataset": dataset,
+                "family": family,
+                "protocol_key": key,
+                "protocol": group["protocol"].iloc[0],
+                **_summary(group),
+                **published_columns(group, final),
+            }
+        )
     board = pd.DataFrame(rows)
-    board = board.sort_values(["dataset", "protocol", "test_accuracy", "family"], ascending=[True, True, False, True],
-                              ignore_index=True)
+    board = board.sort_values(
+        ["dataset", "protocol", "test_accuracy", "family"], ascending=[True, True, False, True], ignore_index=True
+    )
     for column in (*BASELINE_TEXT, "published_baseline_id", "selected", "refit_note", "preprocessing"):
         board[column] = board[column].astype(object).where(board[column].notna(), None)  # never "nan" as text
     board = board.assign(tie=None, tie_p_value=math.nan, tie_seed=None)
@@ -288,8 +340,14 @@ def leaderboard(final: pd.DataFrame, predictions: pd.DataFrame | None = None) ->
 
 def published_columns(group: pd.DataFrame, final: pd.DataFrame) -> dict[str, Any]:
     """The published number beside one board row, compared only under the same protocol."""
-    empty = {"published_accuracy": math.nan, "published_difference": math.nan, "published_comparable": False,
-             "published_baseline_id": None, "reproduced_accuracy": math.nan, **dict.fromkeys(BASELINE_TEXT)}
+    empty = {
+        "published_accuracy": math.nan,
+        "published_difference": math.nan,
+        "published_comparable": False,
+        "published_baseline_id": None,
+        "reproduced_accuracy": math.nan,
+        **dict.fromkeys(BASELINE_TEXT),
+    }
     try:
         from bench.baselines import comparable_published
         from bench.baselines.protocol import run_protocol
@@ -368,12 +426,18 @@ def mark_ties(board: pd.DataFrame, done: pd.DataFrame, predictions: pd.DataFrame
     for _, group in board.groupby(["dataset", "protocol_key"], sort=False):
         winner = group.index[0]  # the board is sorted by mean test accuracy within the group
         board.at[winner, "tie"] = "winner"
-        rows = {i: done[(done["dataset"] == board.at[i, "dataset"]) & (done["protocol_key"] == board.at[i, "protocol_key"])
-                        & (done["family"] == board.at[i, "family"])] for i in group.index}
+        rows = {
+            i: done[
+                (done["dataset"] == board.at[i, "dataset"])
+                & (done["protocol_key"] == board.at[i, "protocol_key"])
+                & (done["family"] == board.at[i, "family"])
+            ]
+            for i in group.index
+        }
         tests = {i: _pair_test(predictions, rows[winner], rows[i]) for i in group.index[1:]}
-        tests = {i: t for i, t in tests.items() if t is not None}
-        for i, adjusted in zip(tests, holm([t[0] for t in tests.values()])):
-            _, seed, ahead = tests[i]
+        found = {i: t for i, t in tests.items() if t is not None}
+        for i, adjusted in zip(found, holm([t[0] for t in found.values()]), strict=True):
+            _, seed, ahead = found[i]
             board.at[i, "tie_p_value"] = adjusted
             board.at[i, "tie_seed"] = seed
             board.at[i, "tie"] = "tied" if adjusted >= TIE_ALPHA else ("worse" if ahead < 0 else "better")
@@ -382,7 +446,7 @@ def mark_ties(board: pd.DataFrame, done: pd.DataFrame, predictions: pd.DataFrame
 # ------------------------------------------------------------------ formatting
 
 
-def fmt(column: str, value: object) -> str:
+def fmt(column: str, value: Any) -> str:
     """One cell as text; the terminal and the HTML both use this."""
     if isinstance(value, tuple):
         return "-" if any(pd.isna(v) for v in value) else "–".join(f"{v:.4f}" for v in value)
@@ -411,7 +475,7 @@ def formatted(board: pd.DataFrame, columns: list[str] | None = None) -> pd.DataF
     def cells(column: str) -> list[str]:
         if column in INTERVALS:
             low, high = INTERVALS[column]
-            return [fmt(column, (a, b)) for a, b in zip(board[low], board[high])]
+            return [fmt(column, (a, b)) for a, b in zip(board[low], board[high], strict=True)]
         values = board[column] if column in board else [None] * len(board)
         return [fmt(column, v) for v in values]
 
@@ -422,17 +486,24 @@ def notes(board: pd.DataFrame) -> list[str]:
     """What the columns mean, for under the table (both sinks)."""
     out = ["95% Wilson: test-set sampling noise at the test set's size (correct/total pooled over seeds)."]
     if (board["n"] > 1).any():
-        out.append("± std, 95% CI ±: spread over seeds and its Student-t interval; search noise only, "
-                   "since every seed is scored on the same test images.")
+        out.append(
+            "± std, 95% CI ±: spread over seeds and its Student-t interval; search noise only, "
+            "since every seed is scored on the same test images."
+        )
     if board["default_test_accuracy"].notna().any():
-        out.append("default: the library default's refit; gain: test acc minus it; p: exact McNemar between the two "
-                   "(first seed).")
+        out.append(
+            "default: the library default's refit; gain: test acc minus it; p: exact McNemar between the two (first seed)."
+        )
     if board["tie"].notna().any():
-        out.append(f"tie: exact McNemar against the winner's test predictions on the first seed both have, "
-                   f"Holm-corrected across families; tied where the adjusted p >= {TIE_ALPHA}.")
+        out.append(
+            f"tie: exact McNemar against the winner's test predictions on the first seed both have, "
+            f"Holm-corrected across families; tied where the adjusted p >= {TIE_ALPHA}."
+        )
     if board["published_accuracy"].notna().any():
-        out.append("Δ pub.: only against a number published under the same protocol (split, training size, "
-                   "scaling, preprocessing); '-' where the protocols differ.")
+        out.append(
+            "Δ pub.: only against a number published under the same protocol (split, training size, "
+            "scaling, preprocessing); '-' where the protocols differ."
+        )
         other = board[board["published_accuracy"].notna() & ~board["published_comparable"].astype(bool)]
         for note, rows in other.groupby("published_note", sort=False):
             out.append(f"Published for {', '.join(dict.fromkeys(rows['family']))} ({rows['published_source'].iloc[0]}): {note}.")

@@ -17,7 +17,19 @@ from typing import Any
 from bench.errors import BenchInputError
 from bench.safe_io import one_line
 
-PACKAGES = ("bench", "ray", "optuna", "scikit-learn", "numpy", "pandas", "pyarrow", "plotly", "lightgbm", "torch", "threadpoolctl")
+PACKAGES = (
+    "bench",
+    "ray",
+    "optuna",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "plotly",
+    "lightgbm",
+    "torch",
+    "threadpoolctl",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -41,7 +53,9 @@ def git_revision() -> str | None:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=5)
         if rev.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=source, capture_output=True, text=True, timeout=5
+        )
         return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -111,27 +125,63 @@ def _is(value: Any, *types: type) -> bool:
 
 #: The fields readers (load, the report, resume) use, and the types they must have.
 _SHAPE: dict[str, tuple[type, ...]] = {
-    "kind": (str,), "name": (str,), "status": (str,), "started_at": (str,), "finished_at": (str,),
-    "command": (str,), "git_revision": (str,), "options": (dict,), "dataset": (dict, str), "search_spaces": (dict,),
-    "cluster": (dict,), "versions": (dict,), "hardware": (dict,), "seeds": (list,), "families": (list,),
+    "kind": (str,),
+    "name": (str,),
+    "status": (str,),
+    "started_at": (str,),
+    "finished_at": (str,),
+    "command": (str,),
+    "git_revision": (str,),
+    "options": (dict,),
+    "dataset": (dict, str),
+    "search_spaces": (dict,),
+    "cluster": (dict,),
+    "versions": (dict,),
+    "hardware": (dict,),
+    "seeds": (list,),
+    "families": (list,),
 }
 _DATASET_SHAPE: dict[str, tuple[type, ...]] = {
-    "name": (str,), "source": (str,), "sizes": (dict,), "class_names": (list,), "checksums_sha256": (dict,),
-    "validation": (str,), "validation_fraction": (int, float), "image_shape": (list,),
+    "name": (str,),
+    "source": (str,),
+    "sizes": (dict,),
+    "class_names": (list,),
+    "checksums_sha256": (dict,),
+    "validation": (str,),
+    "validation_fraction": (int, float),
+    "image_shape": (list,),
 }
 _OPTION_SHAPE: dict[str, tuple[type, ...]] = {
-    "trials": (int,), "time_budget_s": (int, float), "sampler": (str,), "scheduler": (str,), "reproducible": (bool,),
-    "data_dir": (str,), "space_dir": (str,), "dataset": (str,),
+    "trials": (int,),
+    "time_budget_s": (int, float),
+    "sampler": (str,),
+    "scheduler": (str,),
+    "reproducible": (bool,),
+    "data_dir": (str,),
+    "space_dir": (str,),
+    "dataset": (str,),
 }
 
 
 def _check_shape(manifest: dict[str, Any], path: Path) -> None:
     """Refuse, in one line, a manifest whose fields have types no bench run writes."""
+
     def wrong(where: str, value: Any, types: tuple[type, ...]) -> BenchInputError:
         if isinstance(value, float) and not math.isfinite(value):
             return BenchInputError(f"{path}: {where} is {value}, not a finite number (not a manifest bench writes)")
-        names = " or ".join(dict.fromkeys({"dict": "an object", "list": "a list", "str": "text", "int": "a number",
-                                           "float": "a number", "bool": "true/false"}[t.__name__] for t in types))
+        names = " or ".join(
+            dict.fromkeys(
+                {
+                    "dict": "an object",
+                    "list": "a list",
+                    "str": "text",
+                    "int": "a number",
+                    "float": "a number",
+                    "bool": "true/false",
+                }[t.__name__]
+                for t in types
+            )
+        )
         return BenchInputError(f"{path}: {where} is {type(value).__name__}, not {names} (not a manifest bench writes)")
 
     for key, types in _SHAPE.items():
@@ -155,8 +205,10 @@ def _check_shape(manifest: dict[str, Any], path: Path) -> None:
 
 
 def _bad(key: str, value: Any, expected: str) -> BenchInputError:
-    return BenchInputError(f"manifest option {key}={one_line(json.dumps(value, default=str))[:80]} is not valid: {expected} "
-                           f"(the run folder was edited or is not a bench run)")
+    return BenchInputError(
+        f"manifest option {key}={one_line(json.dumps(value, default=str))[:80]} is not valid: {expected} "
+        f"(the run folder was edited or is not a bench run)"
+    )
 
 
 def _int(value: Any) -> bool:
@@ -169,13 +221,17 @@ def _number(value: Any) -> bool:
 
 #: Saved option -> (check, what is valid): the command line's own rules for each option.
 _CHECKS: dict[str, tuple[Any, str]] = {
-    "families": (lambda v: isinstance(v, list) and v and all(isinstance(f, str) and 0 < len(f) <= 200 for f in v),
-                 "a non-empty list of family names"),
+    "families": (
+        lambda v: isinstance(v, list) and v and all(isinstance(f, str) and 0 < len(f) <= 200 for f in v),
+        "a non-empty list of family names",
+    ),
     "dataset": (lambda v: isinstance(v, str) and 0 < len(v) <= 100, "a dataset name"),
     "trials": (lambda v: v is None or (_int(v) and v >= 1), "a whole number of at least 1, or null"),
     "time_budget_s": (lambda v: v is None or (_number(v) and v > 0), "a positive number of seconds, or null"),
-    "seeds": (lambda v: isinstance(v, list) and v and all(_int(s) and 0 <= s < 2**32 for s in v) and len(set(v)) == len(v),
-              "a non-empty list of distinct integers from 0 to 2**32-1"),
+    "seeds": (
+        lambda v: isinstance(v, list) and v and all(_int(s) and 0 <= s < 2**32 for s in v) and len(set(v)) == len(v),
+        "a non-empty list of distinct integers from 0 to 2**32-1",
+    ),
     "sampler": (lambda v: isinstance(v, str) and 0 < len(v) <= 100, "a sampler name"),
     "cpus_per_trial": (lambda v: _int(v) and v >= 1, "a whole number of at least 1"),
     "gpus_per_trial": (lambda v: _number(v) and v >= 0, "0 or a positive number"),
@@ -193,8 +249,15 @@ _CHECKS: dict[str, tuple[Any, str]] = {
 NOT_FROM_A_FOLDER = ("address", "storage", "results_dir", "command", "progress")
 
 
-def saved_options(manifest: dict[str, Any], run_dir: Path, *, address: str | None = None, storage: str | None = None,
-                  data_dir: Path | None = None, space_dir: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+def saved_options(
+    manifest: dict[str, Any],
+    run_dir: Path,
+    *,
+    address: str | None = None,
+    storage: str | None = None,
+    data_dir: Path | None = None,
+    space_dir: Path | None = None,
+) -> tuple[dict[str, Any], list[str]]:
     """The options a run folder's manifest saved, checked like the command line, for a resume.
 
     Returns (option values, notes for the user). ``address`` and ``storage`` are never taken
@@ -222,15 +285,19 @@ def saved_options(manifest: dict[str, Any], run_dir: Path, *, address: str | Non
         if inside(values["data_dir"], run_dir):
             values["data_dir"] = Path(os.path.realpath(Path(run_dir) / values["data_dir"]))
         else:
-            notes.append(f"the run read its data from {values['data_dir']}, outside the run folder: not used; the dataset "
-                         f"is looked up as usual and checked against its checksums (pass --data-dir again to use that folder)")
+            notes.append(
+                f"the run read its data from {values['data_dir']}, outside the run folder: not used; the dataset "
+                f"is looked up as usual and checked against its checksums (pass --data-dir again to use that folder)"
+            )
             values["data_dir"] = None
     if space_dir is not None:
         values["space_dir"] = Path(space_dir)
     elif values.get("space_dir"):
         if not inside(values["space_dir"], run_dir):
-            raise BenchInputError(f"the run searched the spaces in {one_line(values['space_dir'])}, outside the run folder; "
-                                  f"bench does not follow paths from a run folder: pass --space-dir again to resume")
+            raise BenchInputError(
+                f"the run searched the spaces in {one_line(values['space_dir'])}, outside the run folder; "
+                f"bench does not follow paths from a run folder: pass --space-dir again to resume"
+            )
         values["space_dir"] = Path(os.path.realpath(Path(run_dir) / values["space_dir"]))
         _check_space_files(values["space_dir"])
     return values, notes

@@ -35,9 +35,7 @@ def evaluate(model: Any, X: np.ndarray, y: np.ndarray, prefix: str) -> tuple[dic
         "precision_macro": metrics.precision_score(y, predicted, average="macro", zero_division=0),
         "recall_macro": metrics.recall_score(y, predicted, average="macro", zero_division=0),
         "f1_macro": metrics.f1_score(y, predicted, average="macro", zero_division=0),
-        "log_loss": (
-            metrics.log_loss(y, proba, labels=getattr(model, "classes_", None)) if proba is not None else math.nan
-        ),
+        "log_loss": (metrics.log_loss(y, proba, labels=getattr(model, "classes_", None)) if proba is not None else math.nan),
     }
     out = {f"{prefix}{k}": float(v) for k, v in scores.items()}
     out[f"{prefix}predict_seconds"] = predict_seconds
@@ -50,6 +48,10 @@ def confusion(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> list[list
 
 def per_class_report(y: np.ndarray, predicted: np.ndarray, class_names: tuple[str, ...]) -> dict[str, Any]:
     return metrics.classification_report(
-        y, predicted, labels=list(range(len(class_names))), target_names=list(class_names),
-        output_dict=True, zero_division=0,
+        y,
+        predicted,
+        labels=list(range(len(class_names))),
+        target_names=list(class_names),
+        output_dict=True,
+        zero_division=0,
     )

@@ -49,8 +49,18 @@ class Workload:
     space: str | None = None  # search-space YAML instead of the shipped one
 
     def args(self, data_dir: Path | None, space_dir: Path | None = None) -> list[str]:
-        out = ["--family", self.family, "--dataset", self.dataset, "--trials", str(self.trials),
-               "--sampler", "random", "--seed", "0"]
+        out = [
+            "--family",
+            self.family,
+            "--dataset",
+            self.dataset,
+            "--trials",
+            str(self.trials),
+            "--sampler",
+            "random",
+            "--seed",
+            "0",
+        ]
         if self.train_size:
             out += ["--train-size", str(self.train_size)]
         if data_dir and self.dataset != "digits":
@@ -60,9 +70,11 @@ class Workload:
         return out
 
     def search_space(self) -> Any:
-        from bench.space import load_space, parse_space
+        from bench.space import declared_parameters, load_space, parse_space
 
-        return parse_space(self.space, self.family, "perf workload") if self.space else load_space(self.family)
+        if self.space:
+            return parse_space(self.space, self.family, "perf workload", declared=declared_parameters(self.family))
+        return load_space(self.family)
 
 
 class PeakMemory:
@@ -93,7 +105,7 @@ class PeakMemory:
             self.peak = max(self.peak, total)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._thread.start()
         return self
 
@@ -102,8 +114,9 @@ class PeakMemory:
         self._thread.join()
 
 
-def bench_run(workload: Workload, extra: list[str], data_dir: Path | None, root: Path,
-              sample_memory: bool = False) -> dict[str, Any]:
+def bench_run(
+    workload: Workload, extra: list[str], data_dir: Path | None, root: Path, sample_memory: bool = False
+) -> dict[str, Any]:
     """Run ``python -m bench run`` in a subprocess; return its tables, wall time and (when
     ``sample_memory``) the peak memory of its process tree."""
     from bench.results import load
@@ -113,8 +126,17 @@ def bench_run(workload: Workload, extra: list[str], data_dir: Path | None, root:
     if workload.space:
         space_dir = Path(tempfile.mkdtemp(dir=root))
         (space_dir / f"{workload.family}.yaml").write_text(workload.space)
-    command = [sys.executable, "-m", "bench", "run", *workload.args(data_dir, space_dir), *extra,
-               "--results-dir", str(results), "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        *workload.args(data_dir, space_dir),
+        *extra,
+        "--results-dir",
+        str(results),
+        "--no-progress",
+    ]
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     memory = PeakMemory(proc.pid) if sample_memory else None
@@ -122,14 +144,20 @@ def bench_run(workload: Workload, extra: list[str], data_dir: Path | None, root:
         _, stderr = proc.communicate()
     wall = time.perf_counter() - started
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {stderr.strip().splitlines()[-1] if stderr.strip() else proc.returncode}")
+        raise RuntimeError(
+            f"{' '.join(command)} failed: {stderr.strip().splitlines()[-1] if stderr.strip() else proc.returncode}"
+        )
     tables = load(results)
-    return {"tables": tables, "wall_seconds": wall, "peak_pss_bytes": memory.peak if memory else None,
-            "search_seconds": float(tables.final["search_seconds"].sum()),
-            "trial_span_seconds": trial_span(tables.trials)}
+    return {
+        "tables": tables,
+        "wall_seconds": wall,
+        "peak_pss_bytes": memory.peak if memory else None,
+        "search_seconds": float(tables.final["search_seconds"].sum()),
+        "trial_span_seconds": trial_span(tables.trials),
+    }
 
 
-def trial_span(trials: "pd.DataFrame") -> float:
+def trial_span(trials: pd.DataFrame) -> float:
     """From the first trial's start to the last trial's end: the search without Ray's fixed
     start-up (worker processes importing their libraries), which is paid once per run."""
     import pandas as pd
@@ -173,13 +201,15 @@ def plain_loops(workload: Workload, trials: pd.DataFrame, data_dir: Path | None,
 
     table = root / "plain-trials.parquet"
     trials.to_parquet(table)
-    code = ("import json, sys; from pathlib import Path; import pandas as pd; from bench.perf import Workload, plain_loop; "
-            "w = Workload(**json.loads(sys.argv[1])); d = Path(sys.argv[3]) if sys.argv[3] else None; "
-            "print(plain_loop(w, pd.read_parquet(sys.argv[2]), d))")
+    code = (
+        "import json, sys; from pathlib import Path; import pandas as pd; from bench.perf import Workload, plain_loop; "
+        "w = Workload(**json.loads(sys.argv[1])); d = Path(sys.argv[3]) if sys.argv[3] else None; "
+        "print(plain_loop(w, pd.read_parquet(sys.argv[2]), d))"
+    )
     args = [sys.executable, "-c", code, json.dumps(workload.__dict__), str(table), str(data_dir or "")]
     procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(n)]
     outputs = [proc.communicate() for proc in procs]
-    for proc, (_, stderr) in zip(procs, outputs):
+    for proc, (_, stderr) in zip(procs, outputs, strict=True):
         if proc.returncode != 0:
             raise RuntimeError(f"plain loop failed: {stderr.strip().splitlines()[-1] if stderr.strip() else proc.returncode}")
     return [float(out.strip().splitlines()[-1]) for out, _ in outputs]
@@ -197,8 +227,9 @@ def _fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return min(runs, key=lambda run: run["search_seconds"])
 
 
-def measure_overhead(workload: Workload, data_dir: Path | None, root: Path, repeats: int,
-                     with_parallel: bool = False) -> dict[str, Any]:
+def measure_overhead(
+    workload: Workload, data_dir: Path | None, root: Path, repeats: int, with_parallel: bool = False
+) -> dict[str, Any]:
     """``bench run`` one trial at a time against the plain loop over the same configurations,
     alternately, ``repeats`` times each; the fastest of each side is compared. ``with_parallel``
     adds, to each repeat, the same search 2 trials at a time and two plain loops at once (for
@@ -217,18 +248,26 @@ def measure_overhead(workload: Workload, data_dir: Path | None, root: Path, repe
     run, plain = _fastest(runs), min(plains)
     n = len(run["tables"].trials)
     return {
-        "workload": workload.__dict__, "trials": n, "repeats": repeats,
-        "bench_search_seconds": run["search_seconds"], "bench_trial_span_seconds": run["trial_span_seconds"],
+        "workload": workload.__dict__,
+        "trials": n,
+        "repeats": repeats,
+        "bench_search_seconds": run["search_seconds"],
+        "bench_trial_span_seconds": run["trial_span_seconds"],
         "plain_loop_seconds": plain,
-        "bench_search_seconds_each": [r["search_seconds"] for r in runs], "plain_loop_seconds_each": plains,
+        "bench_search_seconds_each": [r["search_seconds"] for r in runs],
+        "plain_loop_seconds_each": plains,
         # the whole command: imports, Ray's start with its workers' imports, refit, tables, report
         "bench_wall_seconds": run["wall_seconds"],
-        "ratio": run["search_seconds"] / plain, "ratio_without_startup": run["trial_span_seconds"] / plain,
+        "ratio": run["search_seconds"] / plain,
+        "ratio_without_startup": run["trial_span_seconds"] / plain,
         "startup_seconds": run["search_seconds"] - run["trial_span_seconds"],
         "overhead_per_trial_seconds": (run["trial_span_seconds"] - plain) / n,
         "overhead_per_trial_with_startup_seconds": (run["search_seconds"] - plain) / n,
-        "bench_seconds_per_trial": run["search_seconds"] / n, "plain_seconds_per_trial": plain / n,
-        "_runs": runs, "_twos": twos, "_side_by_side": side_by_side,
+        "bench_seconds_per_trial": run["search_seconds"] / n,
+        "plain_seconds_per_trial": plain / n,
+        "_runs": runs,
+        "_twos": twos,
+        "_side_by_side": side_by_side,
     }
 
 
@@ -253,14 +292,21 @@ def measure_parallel(overhead: dict[str, Any]) -> dict[str, Any]:
     ceiling = 2 * overhead["plain_loop_seconds"] / max(best_pair)
     speedup = one["search_seconds"] / two["search_seconds"]
     walls = one["tables"].trials.sort_values("trial_number")["wall_seconds"].tolist()
-    return {"workload": workload.__dict__, "repeats": repeats,
-            "search_seconds_1": one["search_seconds"], "search_seconds_2": two["search_seconds"],
-            "search_seconds_2_each": [r["search_seconds"] for r in twos],
-            "speedup": speedup, "speedup_without_startup": one["trial_span_seconds"] / two["trial_span_seconds"],
-            "plain_loop_seconds_1": overhead["plain_loop_seconds"], "plain_loop_seconds_2_side_by_side": best_pair,
-            "speedup_ceiling": ceiling, "share_of_ceiling": speedup / ceiling,
-            "speedup_bound_of_trial_lengths": list_schedule_bound(walls),
-            "speedup_each": [a["search_seconds"] / b["search_seconds"] for a, b in zip(ones, twos)]}
+    return {
+        "workload": workload.__dict__,
+        "repeats": repeats,
+        "search_seconds_1": one["search_seconds"],
+        "search_seconds_2": two["search_seconds"],
+        "search_seconds_2_each": [r["search_seconds"] for r in twos],
+        "speedup": speedup,
+        "speedup_without_startup": one["trial_span_seconds"] / two["trial_span_seconds"],
+        "plain_loop_seconds_1": overhead["plain_loop_seconds"],
+        "plain_loop_seconds_2_side_by_side": best_pair,
+        "speedup_ceiling": ceiling,
+        "share_of_ceiling": speedup / ceiling,
+        "speedup_bound_of_trial_lengths": list_schedule_bound(walls),
+        "speedup_each": [a["search_seconds"] / b["search_seconds"] for a, b in zip(ones, twos, strict=True)],
+    }
 
 
 def measure_memory(workload: Workload, data_dir: Path | None, root: Path) -> dict[str, Any]:
@@ -268,8 +314,12 @@ def measure_memory(workload: Workload, data_dir: Path | None, root: Path) -> dic
     trials: the data sits once in Ray's object store, so a second trial adds only its own work."""
     one = bench_run(workload, ONE_AT_A_TIME, data_dir, root, sample_memory=True)
     two = bench_run(workload, TWO_AT_A_TIME, data_dir, root, sample_memory=True)
-    return {"workload": workload.__dict__, "peak_pss_bytes_1": one["peak_pss_bytes"], "peak_pss_bytes_2": two["peak_pss_bytes"],
-            "memory_ratio": two["peak_pss_bytes"] / one["peak_pss_bytes"]}
+    return {
+        "workload": workload.__dict__,
+        "peak_pss_bytes_1": one["peak_pss_bytes"],
+        "peak_pss_bytes_2": two["peak_pss_bytes"],
+        "memory_ratio": two["peak_pss_bytes"] / one["peak_pss_bytes"],
+    }
 
 
 def measure_early_stopping(workload: Workload, data_dir: Path | None, root: Path) -> dict[str, Any]:
@@ -277,18 +327,28 @@ def measure_early_stopping(workload: Workload, data_dir: Path | None, root: Path
     for scheduler in ("asha", "none"):
         run = bench_run(workload, ["--scheduler", scheduler, "--max-concurrent", "2"], data_dir, root)
         trials, history = run["tables"].trials, run["tables"].history
-        out[scheduler] = {"epochs": int(len(history)), "search_seconds": run["search_seconds"],
-                          "best_val_accuracy": float(trials.loc[trials["status"] == "completed", "val_accuracy"].max()),
-                          "pruned": int((trials["status"] == "pruned").sum())}
+        out[scheduler] = {
+            "epochs": len(history),
+            "search_seconds": run["search_seconds"],
+            "best_val_accuracy": float(trials.loc[trials["status"] == "completed", "val_accuracy"].max()),
+            "pruned": int((trials["status"] == "pruned").sum()),
+        }
     out["epoch_share"] = out["asha"]["epochs"] / out["none"]["epochs"]
     out["accuracy_gap_points"] = 100 * (out["none"]["best_val_accuracy"] - out["asha"]["best_val_accuracy"])
     return out
 
 
-def _trial_table(run: dict[str, Any]) -> "pd.DataFrame":
+def _trial_table(run: dict[str, Any]) -> pd.DataFrame:
     """A run's trials as the reproducible mode promises them: proposals, statuses and scores."""
     trials = run["tables"].trials
-    columns = ["family", "trial_number", "status", "fidelity", "val_accuracy", *sorted(c for c in trials if c.startswith("params_"))]
+    columns = [
+        "family",
+        "trial_number",
+        "status",
+        "fidelity",
+        "val_accuracy",
+        *sorted(c for c in trials if c.startswith("params_")),
+    ]
     return trials[columns].sort_values(["family", "trial_number"], ignore_index=True)
 
 
@@ -301,12 +361,15 @@ def measure_reproducible(workload: Workload, data_dir: Path | None, root: Path, 
         default.append(bench_run(workload, common, data_dir, root))
         reproducible.append(bench_run(workload, [*common, "--reproducible"], data_dir, root))
     tables = [_trial_table(run) for run in reproducible]
-    return {"workload": workload.__dict__, "repeats": repeats,
-            "search_seconds_default_each": [r["search_seconds"] for r in default],
-            "search_seconds_reproducible_each": [r["search_seconds"] for r in reproducible],
-            "reproducible_cost": _fastest(reproducible)["search_seconds"] / _fastest(default)["search_seconds"],
-            "identical_trials": all(t.equals(tables[0]) for t in tables[1:]) if len(tables) > 1 else None,
-            "default_runs_identical": _trial_table(default[0]).equals(_trial_table(default[-1])) if repeats > 1 else None}
+    return {
+        "workload": workload.__dict__,
+        "repeats": repeats,
+        "search_seconds_default_each": [r["search_seconds"] for r in default],
+        "search_seconds_reproducible_each": [r["search_seconds"] for r in reproducible],
+        "reproducible_cost": _fastest(reproducible)["search_seconds"] / _fastest(default)["search_seconds"],
+        "identical_trials": all(t.equals(tables[0]) for t in tables[1:]) if len(tables) > 1 else None,
+        "default_runs_identical": _trial_table(default[0]).equals(_trial_table(default[-1])) if repeats > 1 else None,
+    }
 
 
 #: RBF SVMs after PCA: compute-bound trials of similar length (1.5-6 s on 8,000 images), so the
@@ -328,9 +391,13 @@ default: {deskew: false, pca_variance: 0.9, C: 1.0, gamma: 0.02}
 
 def workloads(quick: bool) -> dict[str, Workload]:
     if quick:  # seconds, for the test suite: checks that everything runs and writes its JSON
-        return {"overhead_fast": Workload("logreg", "digits", 4), "overhead_1s": Workload("svm", "digits", 4, space=RBF_SVM_SPACE),
-                "memory": Workload("logreg", "digits", 4), "early_stopping": Workload("mlp", "digits", 3),
-                "reproducible": Workload("lightgbm", "digits", 4)}
+        return {
+            "overhead_fast": Workload("logreg", "digits", 4),
+            "overhead_1s": Workload("svm", "digits", 4, space=RBF_SVM_SPACE),
+            "memory": Workload("logreg", "digits", 4),
+            "early_stopping": Workload("mlp", "digits", 3),
+            "reproducible": Workload("lightgbm", "digits", 4),
+        }
     return {
         "overhead_fast": Workload("logreg", "digits", 40),  # one report per trial, ~0.1 s each
         # as many trials as a default search (20); also the parallel workload
@@ -364,8 +431,11 @@ def run_perf(output: Path, data_dir: Path | None, quick: bool, repeats: int = 2)
         get_dataset("mnist").load(data_dir)  # fail now, clearly, rather than inside a subprocess
     with tempfile.TemporaryDirectory(prefix="bench-perf-") as tmp:
         root = Path(tmp)
-        fast = {key: value for key, value in measure_overhead(chosen["overhead_fast"], data_dir, root, repeats).items()
-                if not key.startswith("_")}  # the runs' tables stay out of the JSON
+        fast = {
+            key: value
+            for key, value in measure_overhead(chosen["overhead_fast"], data_dir, root, repeats).items()
+            if not key.startswith("_")
+        }  # the runs' tables stay out of the JSON
         one_second = measure_overhead(chosen["overhead_1s"], data_dir, root, repeats, with_parallel=True)
         results = {
             "overhead_fast": fast,
@@ -388,16 +458,25 @@ def add_parser(commands: Any) -> None:
     from bench.cli import positive_int
 
     perf = commands.add_parser(
-        "perf", help="measure orchestration overhead, parallel speedup, memory and early stopping",
+        "perf",
+        help="measure orchestration overhead, parallel speedup, memory and early stopping",
         description="Measure what bench's orchestration costs: real `run` commands beside a plain Optuna loop over "
-                    "the same configurations (overhead per trial), 1 against 2 concurrent trials (speedup), peak "
-                    "memory, and ASHA against no early stopping. Prints a table of targets and writes JSON. Takes "
-                    "many minutes (use --quick to check the command).")
-    perf.add_argument("--output", type=Path, default=Path("perf.json"), metavar="FILE", help="JSON file to write (default perf.json)")
+        "the same configurations (overhead per trial), 1 against 2 concurrent trials (speedup), peak "
+        "memory, and ASHA against no early stopping. Prints a table of targets and writes JSON. Takes "
+        "many minutes (use --quick to check the command).",
+    )
+    perf.add_argument(
+        "--output", type=Path, default=Path("perf.json"), metavar="FILE", help="JSON file to write (default perf.json)"
+    )
     perf.add_argument("--data-dir", type=Path, metavar="DIR", help="folder with the MNIST IDX files")
     perf.add_argument("--quick", action="store_true", help="tiny digits workloads: checks the command, measures little")
-    perf.add_argument("--repeats", type=positive_int, default=2, metavar="N",
-                      help="runs of each timed side, alternating; the fastest counts (default 2)")
+    perf.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="runs of each timed side, alternating; the fastest counts (default 2)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -414,13 +493,19 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(name, f"{verdict['value']:.3f}", verdict["target"], "yes" if verdict["met"] else "NO")
     Console().print(table)
     parallel = report["results"]["parallel"]
-    print(f"parallel speedup ceiling on this machine (two plain loops side by side): {parallel['speedup_ceiling']:.3f}; "
-          f"bench reaches {parallel['share_of_ceiling']:.0%} of it; the trials' lengths allow at most "
-          f"{parallel['speedup_bound_of_trial_lengths']:.3f}")
-    print("speedup of each 1-at-a-time run over the 2-at-a-time run next to it: "
-          + ", ".join(f"{value:.3f}" for value in parallel["speedup_each"]))
+    print(
+        f"parallel speedup ceiling on this machine (two plain loops side by side): {parallel['speedup_ceiling']:.3f}; "
+        f"bench reaches {parallel['share_of_ceiling']:.0%} of it; the trials' lengths allow at most "
+        f"{parallel['speedup_bound_of_trial_lengths']:.3f}"
+    )
+    print(
+        "speedup of each 1-at-a-time run over the 2-at-a-time run next to it: "
+        + ", ".join(f"{value:.3f}" for value in parallel["speedup_each"])
+    )
     if parallel["speedup"] > parallel["speedup_bound_of_trial_lengths"]:
-        print("the speedup exceeds what the trials' lengths allow: the machine ran faster during "
-              "one side's runs; trust the runs made next to each other")
+        print(
+            "the speedup exceeds what the trials' lengths allow: the machine ran faster during "
+            "one side's runs; trust the runs made next to each other"
+        )
     print(f"written: {args.output}")
     return 0

@@ -24,7 +24,7 @@ class RunProgress:
             transient=False,
         )
 
-    def __enter__(self) -> "RunProgress":
+    def __enter__(self) -> RunProgress:
         self._progress.start()
         return self
 

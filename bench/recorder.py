@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ray import tune
 
@@ -22,10 +23,20 @@ from bench.compat import creation_index
 from bench.journal import Journal
 
 SCORE_KEYS = (
-    "val_accuracy", "val_balanced_accuracy", "val_precision_macro", "val_recall_macro",
-    "val_f1_macro", "val_log_loss", "val_predict_seconds", "val_accuracy_se", "val_fold_accuracies", "fit_seconds",
+    "val_accuracy",
+    "val_balanced_accuracy",
+    "val_precision_macro",
+    "val_recall_macro",
+    "val_f1_macro",
+    "val_log_loss",
+    "val_predict_seconds",
+    "val_accuracy_se",
+    "val_fold_accuracies",
+    "fit_seconds",
     "stage_fit_seconds",
-    "fidelity", "progress", "max_threads",
+    "fidelity",
+    "progress",
+    "max_threads",
 )
 
 
@@ -94,16 +105,19 @@ class TrialRecorder(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self._last[trial.trial_id] = result
-        self.journal.append("history", {
-            **self.base,
-            "trial_id": trial.trial_id,
-            "trial_number": self._number(trial),
-            "step": int(result.get("training_iteration", 0)),
-            "time_total_s": float(result.get("time_total_s", math.nan)),
-            "pid": result.get("pid"),  # the worker process: a retried trial shows a new one
-            "timestamp": _now(),
-            **{k: result.get(k) for k in SCORE_KEYS},
-        })
+        self.journal.append(
+            "history",
+            {
+                **self.base,
+                "trial_id": trial.trial_id,
+                "trial_number": self._number(trial),
+                "step": int(result.get("training_iteration", 0)),
+                "time_total_s": float(result.get("time_total_s", math.nan)),
+                "pid": result.get("pid"),  # the worker process: a retried trial shows a new one
+                "timestamp": _now(),
+                **{k: result.get(k) for k in SCORE_KEYS},
+            },
+        )
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = self._last.get(trial.trial_id, {})

@@ -71,7 +71,7 @@ def challenger_p_value(challenger: dict[str, Any], default: dict[str, Any]) -> f
             return 0.0 if mean > 0 else 1.0
         t = mean / math.sqrt((1 / k + 1 / (k - 1)) * var)
         return float(stats.t.sf(t, df=k - 1))
-    se = [r.get("val_accuracy_se") for r in (challenger, default)]
+    se: list[Any] = [r.get("val_accuracy_se") for r in (challenger, default)]  # table cells: a number, None or NaN
     if any(_missing(v) for v in se) or not any(se):
         return 0.0 if challenger["val_accuracy"] > default["val_accuracy"] else 1.0
     z = (challenger["val_accuracy"] - default["val_accuracy"]) / math.sqrt(se[0] ** 2 + se[1] ** 2)
@@ -89,26 +89,33 @@ def select(rows: list[dict[str, Any]], family: str) -> Selection | None:
         p = challenger_p_value(best, default)
         if p < ALPHA:
             return Selection(best, _params(best), "tuned")
-        return Selection(default, _params(default), "default",
-                         f"best challenger ({best['val_accuracy']:.4f} against {default['val_accuracy']:.4f}) "
-                         f"not better beyond noise (one-sided p = {p:.3f})")
+        return Selection(
+            default,
+            _params(default),
+            "default",
+            f"best challenger ({best['val_accuracy']:.4f} against {default['val_accuracy']:.4f}) "
+            f"not better beyond noise (one-sided p = {p:.3f})",
+        )
     partial = [r for r in rows if r["status"] in ("pruned", "cut") and _scored(r)]
     if not partial:
         return None
     best = _best(partial)
     default = next((r for r in partial if r.get("is_default")), None)
     if default is not None and not _proven_at_partial_fidelity(best, default):
-        return Selection(default, _params(default), "default",
-                         f"no trial finished its plan; the default is refit at its full plan: the best challenger "
-                         f"({best['val_accuracy']:.4f} at {_fidelity(best):g}) did not beat the default's score "
-                         f"({default['val_accuracy']:.4f} at {_fidelity(default):g}) beyond noise at equal or less training")
+        return Selection(
+            default,
+            _params(default),
+            "default",
+            f"no trial finished its plan; the default is refit at its full plan: the best challenger "
+            f"({best['val_accuracy']:.4f} at {_fidelity(best):g}) did not beat the default's score "
+            f"({default['val_accuracy']:.4f} at {_fidelity(default):g}) beyond noise at equal or less training",
+        )
     model_family = create_family(family)
     planned = model_family.max_fidelity(_params(best))
     fidelity = _fidelity(best)
     params = model_family.at_fidelity(_params(best), fidelity)
     unit = model_family.fidelity_unit
-    how = ("on all training rows" if unit not in ("rounds", "trees", "epochs")
-           else f"with {max(1, int(fidelity))} {unit}")
+    how = "on all training rows" if unit not in ("rounds", "trees", "epochs") else f"with {max(1, int(fidelity))} {unit}"
     note = f"no trial finished its plan; refit {how}, where it was scored ({fidelity:g} of {planned} {unit})"
     return Selection(best, params, "tuned", note)
 
@@ -147,8 +154,15 @@ def compare_with_default(y_true: np.ndarray, tuned: np.ndarray, default: np.ndar
     return {"tuning_gain": gain, "tuning_p_value": float(mcnemar_exact(y_true, tuned, default))}
 
 
-def final_row(base: dict[str, Any], selection: Selection, tuned: dict[str, Any], default: dict[str, Any],
-              default_row: dict[str, Any] | None, default_params: dict[str, Any], y_test: np.ndarray) -> dict[str, Any]:
+def final_row(
+    base: dict[str, Any],
+    selection: Selection,
+    tuned: dict[str, Any],
+    default: dict[str, Any],
+    default_row: dict[str, Any] | None,
+    default_params: dict[str, Any],
+    y_test: np.ndarray,
+) -> dict[str, Any]:
     """The ``final`` table's row for one family and seed (predictions excluded)."""
     compared = compare_with_default(y_test, tuned["predicted"], default["predicted"])
     scores = {k: v for k, v in tuned.items() if k not in ("confusion_matrix", "per_class", "predicted")}

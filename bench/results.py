@@ -103,16 +103,20 @@ def run_protocol_fields(manifest: dict[str, Any]) -> dict[str, Any]:
     Runs written before ``final.parquet`` carried these columns are pooled by them too.
     """
     options = manifest.get("options") or {}
-    dataset = manifest.get("dataset") if isinstance(manifest.get("dataset"), dict) else {}
+    recorded = manifest.get("dataset")
+    dataset = recorded if isinstance(recorded, dict) else {}
     sizes = dataset.get("sizes") or {}
     validation = dataset.get("validation")
     if validation is None and dataset.get("validation_fraction"):
         validation = f"holdout {round(100 * float(dataset['validation_fraction']))}%"
     reproducible = options.get("reproducible")
     return {
-        "train_size": sizes.get("train"), "test_size": sizes.get("test"),
-        "trials_requested": options.get("trials"), "time_budget_s": options.get("time_budget_s"),
-        "sampler": options.get("sampler"), "scheduler": options.get("scheduler"),
+        "train_size": sizes.get("train"),
+        "test_size": sizes.get("test"),
+        "trials_requested": options.get("trials"),
+        "time_budget_s": options.get("time_budget_s"),
+        "sampler": options.get("sampler"),
+        "scheduler": options.get("scheduler"),
         "mode": None if reproducible is None else ("reproducible" if reproducible else "default"),
         "validation": validation,
     }
@@ -122,8 +126,9 @@ def _with_protocol(final: pd.DataFrame, manifest: dict[str, Any]) -> pd.DataFram
     """``final`` of one search run with protocol columns it lacks filled from its manifest."""
     if final.empty or str(manifest.get("kind") or "search") != "search":
         return final
-    missing = {k: v for k, v in run_protocol_fields(manifest).items()
-               if v is not None and (k not in final or final[k].isna().all())}
+    missing = {
+        k: v for k, v in run_protocol_fields(manifest).items() if v is not None and (k not in final or final[k].isna().all())
+    }
     return final.assign(**missing) if missing else final
 
 
@@ -163,10 +168,15 @@ def load(*paths: Path | str) -> Results:
                 check_table(tables[name], str(file), name)
         if run_id in manifests:
             first = run_paths[run_id]
-            if manifest != manifests[run_id] or tables.keys() != run_tables[run_id].keys() or not all(
-                    tables[name].equals(run_tables[run_id][name]) for name in tables):
-                raise BenchInputError(f"two run folders claim run {run_id!r} with different contents: {first} and {run}; "
-                                      f"a report would mix them: leave one out of the folders given")
+            if (
+                manifest != manifests[run_id]
+                or tables.keys() != run_tables[run_id].keys()
+                or not all(tables[name].equals(run_tables[run_id][name]) for name in tables)
+            ):
+                raise BenchInputError(
+                    f"two run folders claim run {run_id!r} with different contents: {first} and {run}; "
+                    f"a report would mix them: leave one out of the folders given"
+                )
             duplicates.setdefault(run_id, []).append(run)
             continue
         manifests[run_id] = manifest
@@ -175,7 +185,9 @@ def load(*paths: Path | str) -> Results:
         for name, table in tables.items():
             frames[name].append(_with_protocol(table, manifest) if name == "final" else table)
     tables = {
-        name: pd.concat([f for f in parts if not f.empty], ignore_index=True) if any(not f.empty for f in parts) else pd.DataFrame()
+        name: pd.concat([f for f in parts if not f.empty], ignore_index=True)
+        if any(not f.empty for f in parts)
+        else pd.DataFrame()
         for name, parts in frames.items()
     }
     return Results(**tables, manifests=manifests, paths=run_paths, duplicates=duplicates)

@@ -27,8 +27,8 @@ os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "60")
 
 import warnings
 
-import optuna
 import numpy as np
+import optuna
 import pandas as pd
 from rich.console import Console
 
@@ -44,8 +44,8 @@ from bench.refit import final_row, select
 from bench.results import check_writable, write_json, write_table
 from bench.samplers import create_sampler
 from bench.scheduling import SCHEDULERS, StopOnInterrupt, make_scheduler, same_config  # noqa: F401  (re-exported)
-from bench.search import DEFAULT_TRIALS, FamilySearch, SearchSettings, default_config, span_seconds  # noqa: F401
-from bench.searchdata import prepare_data  # noqa: F401  (re-exported)
+from bench.search import DEFAULT_TRIALS, FamilySearch, SearchSettings, default_config, span_seconds
+from bench.searchdata import prepare_data  # (re-exported too)
 from bench.space import SearchSpace, load_space
 from bench.trial import DataHandle, refit_entry
 
@@ -93,7 +93,7 @@ class RunOptions:
 
 
 def scheduler_ran(name: str, family: str) -> str:
-    """"asha" or "none": what ``--scheduler`` (``auto`` included) meant for this family."""
+    """ "asha" or "none": what ``--scheduler`` (``auto`` included) meant for this family."""
     from ray.tune.schedulers import FIFOScheduler
 
     return "none" if isinstance(make_scheduler(name, create_family(family)), FIFOScheduler) else "asha"
@@ -154,9 +154,16 @@ class Run:
         self.gpus_available = 0.0
 
     @classmethod
-    def resume(cls, run_dir: Path, console: Console | None = None, address: str | None = None,
-               progress: bool = True, storage: str | None = None, data_dir: Path | None = None,
-               space_dir: Path | None = None) -> "Run":
+    def resume(
+        cls,
+        run_dir: Path,
+        console: Console | None = None,
+        address: str | None = None,
+        progress: bool = True,
+        storage: str | None = None,
+        data_dir: Path | None = None,
+        space_dir: Path | None = None,
+    ) -> Run:
         """Reopen an interrupted run with the options it was started with, checked again.
 
         A run folder is data, possibly someone else's: its saved options pass the command
@@ -175,14 +182,18 @@ class Run:
         if manifest.get("status") == "finished":
             raise BenchInputError(f"--resume {run_dir}: that run already finished; nothing to resume")
         if str(manifest.get("kind") or "search") != "search":
-            raise BenchInputError(f"--resume {run_dir}: a {one_line(manifest.get('kind'))[:40]} run, not a search; only searches resume")
+            raise BenchInputError(
+                f"--resume {run_dir}: a {one_line(manifest.get('kind'))[:40]} run, not a search; only searches resume"
+            )
         values, notes = saved_options(manifest, run_dir, address=address, storage=storage, data_dir=data_dir, space_dir=space_dir)
         torn = check_resumable(run_dir)
         values.update(progress=progress, command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]))
         known = {f.name for f in fields(RunOptions)}
         run = cls(RunOptions(**{k: v for k, v in values.items() if k in known}), console, resume_dir=run_dir)
         if torn:
-            notes.append(f"journal.jsonl ends in a torn line ({torn} bytes, cut by a crash); it is cut away before the next record")
+            notes.append(
+                f"journal.jsonl ends in a torn line ({torn} bytes, cut by a crash); it is cut away before the next record"
+            )
         for note in notes:
             run.console.print(Text(f"note: {one_line(note)}"))
         return run
@@ -207,8 +218,12 @@ class Run:
                 "checksums_sha256": self.loaded.checksums,
                 "image_shape": list(self.loaded.image_shape),
                 "class_names": list(self.loaded.class_names),
-                "sizes": {"fit": len(self.search_data.folds[0].y_fit), "validation": len(self.search_data.folds[0].y_val),
-                          "train": len(self.final_data.y_train), "test": len(self.final_data.y_test)},
+                "sizes": {
+                    "fit": len(self.search_data.folds[0].y_fit),
+                    "validation": len(self.search_data.folds[0].y_val),
+                    "train": len(self.final_data.y_train),
+                    "test": len(self.final_data.y_test),
+                },
                 "validation": self.search_data.validation,
                 "validation_fraction": self.dataset.val_fraction if len(self.search_data.folds) == 1 else None,
             },
@@ -229,9 +244,12 @@ class Run:
     def resume_command(self) -> str:
         """The command that goes on: a resume takes no address, storage or outside path from the folder."""
         o = self.options
-        extra = [*(["--address", o.address] if o.address else []), *(["--storage", o.storage] if o.storage else []),
-                 *(["--space-dir", str(o.space_dir)] if o.space_dir else []),
-                 *(["--data-dir", str(o.data_dir)] if o.data_dir else [])]
+        extra = [
+            *(["--address", o.address] if o.address else []),
+            *(["--storage", o.storage] if o.storage else []),
+            *(["--space-dir", str(o.space_dir)] if o.space_dir else []),
+            *(["--data-dir", str(o.data_dir)] if o.data_dir else []),
+        ]
         return shlex.join(["python", "-m", "bench", "run", "--resume", str(self.run_dir), *extra])
 
     # ----------------------------------------------------------------- running
@@ -244,8 +262,10 @@ class Run:
             self.cluster = {"resources": resources, "nodes": len([n for n in ray.nodes() if n.get("Alive")])}
             self.gpus_available = float(resources.get("GPU", 0.0))
             if self.cluster["nodes"] > 1 and not o.storage:
-                self.console.print("note: multi-node cluster without --storage: trials run without checkpoints "
-                                   "and Ray Tune's state stays on this driver")
+                self.console.print(
+                    "note: multi-node cluster without --storage: trials run without checkpoints "
+                    "and Ray Tune's state stays on this driver"
+                )
             search_ref = DataHandle(ray.put(self.search_data))
             final_ref = ray.put(self.final_data)
             try:
@@ -273,11 +293,21 @@ class Run:
     def _settings(self) -> SearchSettings:
         o = self.options
         return SearchSettings(
-            run_id=self.run_id, dataset=o.dataset, sampler=o.sampler, scheduler=o.scheduler, trials=o.trials,
-            time_budget_s=o.time_budget_s, cpus_per_trial=o.cpus_per_trial, max_concurrent=o.max_concurrent,
-            max_failures=o.max_failures, storage_path=o.storage or str(self.run_dir / "tune"),
-            optuna_journal=self.optuna_storage_path, journal=self.journal, checkpoint_every=self.checkpoint_every(),
-            reproducible=o.reproducible, concurrency=self.concurrency(),
+            run_id=self.run_id,
+            dataset=o.dataset,
+            sampler=o.sampler,
+            scheduler=o.scheduler,
+            trials=o.trials,
+            time_budget_s=o.time_budget_s,
+            cpus_per_trial=o.cpus_per_trial,
+            max_concurrent=o.max_concurrent,
+            max_failures=o.max_failures,
+            storage_path=o.storage or str(self.run_dir / "tune"),
+            optuna_journal=self.optuna_storage_path,
+            journal=self.journal,
+            checkpoint_every=self.checkpoint_every(),
+            reproducible=o.reproducible,
+            concurrency=self.concurrency(),
         )
 
     def concurrency(self) -> int:
@@ -313,18 +343,31 @@ class Run:
             return 0.0
         return self.options.gpus_per_trial
 
-    def _refit(self, family: str, seed: int, gpus: float, rows: list[dict[str, Any]], search_seconds: float, final_ref: Any) -> None:
+    def _refit(
+        self, family: str, seed: int, gpus: float, rows: list[dict[str, Any]], search_seconds: float, final_ref: Any
+    ) -> None:
         """Refit the kept configuration and the library default (in parallel), score both on test."""
         import ray
 
         o = self.options
         counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "pruned", "cut", "failed")}
-        base = {"run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed, "sampler": o.sampler,
-                "scheduler": scheduler_ran(o.scheduler, family),
-                "trials_requested": o.trials if o.trials is not None else (None if o.time_budget_s else DEFAULT_TRIALS), "time_budget_s": o.time_budget_s,
-                "mode": "reproducible" if o.reproducible else "default", "validation": self.search_data.validation,
-                "train_size": len(self.final_data.y_train), "test_size": len(self.final_data.y_test),
-                "trials": len(rows), **{f"trials_{k}": v for k, v in counts.items()}, "search_seconds": search_seconds}
+        base = {
+            "run_id": self.run_id,
+            "dataset": o.dataset,
+            "family": family,
+            "seed": seed,
+            "sampler": o.sampler,
+            "scheduler": scheduler_ran(o.scheduler, family),
+            "trials_requested": o.trials if o.trials is not None else (None if o.time_budget_s else DEFAULT_TRIALS),
+            "time_budget_s": o.time_budget_s,
+            "mode": "reproducible" if o.reproducible else "default",
+            "validation": self.search_data.validation,
+            "train_size": len(self.final_data.y_train),
+            "test_size": len(self.final_data.y_test),
+            "trials": len(rows),
+            **{f"trials_{k}": v for k, v in counts.items()},
+            "search_seconds": search_seconds,
+        }
         selection = select(rows, family)
         if selection is None:
             self.journal.append("final", {**base, "status": "failed", "error": "no trial reported a score; see trials.parquet"})
@@ -336,22 +379,38 @@ class Run:
             jobs.append((default_params, refit.remote(family, default_params, seed, o.cpus_per_trial, gpus, final_ref)))
         try:
             outs = [ray.get(ref) for _, ref in jobs]
-        except Exception as exc:  # a refit that raises is a finding, not a crash of the run
-            self.journal.append("final", {**base, "status": "failed", "params": json.dumps(selection.params, default=str),
-                                          "error": str(exc).strip().splitlines()[-1][:2000]})
+        except Exception as exc:  # noqa: BLE001 - a refit that raises is a finding, not a crash of the run
+            self.journal.append(
+                "final",
+                {
+                    **base,
+                    "status": "failed",
+                    "params": json.dumps(selection.params, default=str),
+                    "error": str(exc).strip().splitlines()[-1][:2000],
+                },
+            )
             return
         tuned, default = outs[0], outs[-1]
         default_row = next((r for r in rows if r.get("is_default") and r["status"] == "completed"), None)
         self._write_predictions(family, seed, tuned["predicted"], default["predicted"])
-        self.journal.append("final", final_row(base, selection, tuned, default, default_row, default_params, self.final_data.y_test))
+        self.journal.append(
+            "final", final_row(base, selection, tuned, default, default_row, default_params, self.final_data.y_test)
+        )
 
     def _write_predictions(self, family: str, seed: int, predicted: np.ndarray, default: np.ndarray) -> None:
         o = self.options
-        predictions = pd.DataFrame({
-            "run_id": self.run_id, "dataset": o.dataset, "family": family, "seed": seed,
-            "test_index": np.arange(len(predicted)), "y_true": self.final_data.y_test, "y_pred": predicted,
-            "y_pred_default": default,
-        })
+        predictions = pd.DataFrame(
+            {
+                "run_id": self.run_id,
+                "dataset": o.dataset,
+                "family": family,
+                "seed": seed,
+                "test_index": np.arange(len(predicted)),
+                "y_true": self.final_data.y_test,
+                "y_pred": predicted,
+                "y_pred_default": default,
+            }
+        )
         path = self.run_dir / "predictions.parquet"
         if path.exists():
             earlier = pd.read_parquet(path)

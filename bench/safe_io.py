@@ -87,8 +87,14 @@ def check_regular(path: Path, what: str | None = None) -> os.stat_result:
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ):
         if test(mode):
             return name
     return "not a plain file"
@@ -166,11 +172,13 @@ def parquet_limit(file_size: int) -> int:
 
 
 def _limit_text(file_size: int) -> str:
-    return (f"the {human(parquet_limit(file_size))} allowed for a {human(file_size)} file "
-            f"({human(PARQUET_SLACK_BYTES)} + {MAX_PARQUET_RATIO}x its size, at most {human(MAX_PARQUET_DECOMPRESSED_BYTES)})")
+    return (
+        f"the {human(parquet_limit(file_size))} allowed for a {human(file_size)} file "
+        f"({human(PARQUET_SLACK_BYTES)} + {MAX_PARQUET_RATIO}x its size, at most {human(MAX_PARQUET_DECOMPRESSED_BYTES)})"
+    )
 
 
-def read_parquet(path: Path | str, what: str | None = None) -> "Any":
+def read_parquet(path: Path | str, what: str | None = None) -> Any:
     """A Parquet file as a pandas DataFrame, bounded in what it reads and decompresses.
 
     The footer's declared sizes are checked before any data page is read; the batches are
@@ -189,7 +197,9 @@ def read_parquet(path: Path | str, what: str | None = None) -> "Any":
         declared = 0
         for i in range(meta.num_row_groups):
             group = meta.row_group(i)
-            declared += max(int(group.total_byte_size), sum(int(group.column(c).total_uncompressed_size) for c in range(group.num_columns)))
+            declared += max(
+                int(group.total_byte_size), sum(int(group.column(c).total_uncompressed_size) for c in range(group.num_columns))
+            )
         if declared > limit:
             raise BenchInputError(f"{label} would decompress to {human(declared)}, more than {_limit_text(len(raw))}")
         batches, total = [], 0
@@ -208,29 +218,90 @@ def read_parquet(path: Path | str, what: str | None = None) -> "Any":
 
 # ------------------------------------------------------------------------------- table shapes
 #: Columns every reader does arithmetic on: numbers (or booleans), or empty.
-NUMERIC_COLUMNS = frozenset({
-    "seed", "cpus", "gpus", "trial_number", "fidelity", "progress", "max_threads", "steps", "retries", "step", "pid",
-    "train_size", "test_size", "test_index", "trials", "trials_requested", "trials_completed", "trials_pruned",
-    "trials_cut", "trials_failed", "model_bytes", "y_true", "y_pred", "y_pred_default", "time_budget_s",
-    "time_total_s", "tuning_gain", "tuning_p_value", "published_accuracy", "difference", "label", "index",
-    "height", "width", "position",
-})
+NUMERIC_COLUMNS = frozenset(
+    {
+        "seed",
+        "cpus",
+        "gpus",
+        "trial_number",
+        "fidelity",
+        "progress",
+        "max_threads",
+        "steps",
+        "retries",
+        "step",
+        "pid",
+        "train_size",
+        "test_size",
+        "test_index",
+        "trials",
+        "trials_requested",
+        "trials_completed",
+        "trials_pruned",
+        "trials_cut",
+        "trials_failed",
+        "model_bytes",
+        "y_true",
+        "y_pred",
+        "y_pred_default",
+        "time_budget_s",
+        "time_total_s",
+        "tuning_gain",
+        "tuning_p_value",
+        "published_accuracy",
+        "difference",
+        "label",
+        "index",
+        "height",
+        "width",
+        "position",
+    }
+)
 NUMERIC_PREFIXES = ("val_", "test_", "default_val_", "default_test_")
 NUMERIC_SUFFIXES = ("_seconds", "_accuracy")
 #: Columns of counts and positions: whole numbers from 0 (indices into arrays, sizes, seeds).
-COUNT_COLUMNS = frozenset({
-    "seed", "trial_number", "step", "train_size", "test_size", "test_index", "y_true", "y_pred", "y_pred_default",
-    "trials", "trials_requested", "trials_completed", "trials_pruned", "trials_cut", "trials_failed", "test_correct",
-    "test_total", "label", "index", "height", "width", "position", "retries",
-})
+COUNT_COLUMNS = frozenset(
+    {
+        "seed",
+        "trial_number",
+        "step",
+        "train_size",
+        "test_size",
+        "test_index",
+        "y_true",
+        "y_pred",
+        "y_pred_default",
+        "trials",
+        "trials_requested",
+        "trials_completed",
+        "trials_pruned",
+        "trials_cut",
+        "trials_failed",
+        "test_correct",
+        "test_total",
+        "label",
+        "index",
+        "height",
+        "width",
+        "position",
+        "retries",
+    }
+)
 #: The largest count accepted (floats hold whole numbers exactly up to here).
 MAX_COUNT = 2**53
 #: Columns every report computes intervals from: fractions between 0 and 1.
-FRACTION_PREFIXES = ("val_accuracy", "test_accuracy", "default_val_accuracy", "default_test_accuracy", "published_accuracy",
-                     "tuning_p_value")
+FRACTION_PREFIXES = (
+    "val_accuracy",
+    "test_accuracy",
+    "default_val_accuracy",
+    "default_test_accuracy",
+    "published_accuracy",
+    "tuning_p_value",
+)
 #: Columns that name things: text (or empty).
-TEXT_COLUMNS = frozenset({"run_id", "dataset", "family", "status", "trial_id", "sampler", "scheduler", "started_at",
-                          "finished_at", "timestamp"})
+TEXT_COLUMNS = frozenset(
+    {"run_id", "dataset", "family", "status", "trial_id", "sampler", "scheduler", "started_at", "finished_at", "timestamp"}
+)
 #: Columns every reader of a non-empty table relies on.
 REQUIRED_COLUMNS = {
     "trials": ("run_id", "dataset", "family", "status"),
@@ -241,9 +312,28 @@ REQUIRED_COLUMNS = {
 LIST_COLUMNS = frozenset({"pixels"})
 LIST_SUFFIXES = ("_accuracies",)
 #: Text columns the leaderboard and the report compare and group by: one value per cell.
-SCALAR_COLUMNS = frozenset({"refit_note", "selected", "error", "params", "default_params", "validation", "mode",
-                            "preprocessing", "per_class", "protocol", "verdict", "source", "baseline_id", "classifier",
-                            "confusion_matrix", "node_ip", "node_id", "device"})
+SCALAR_COLUMNS = frozenset(
+    {
+        "refit_note",
+        "selected",
+        "error",
+        "params",
+        "default_params",
+        "validation",
+        "mode",
+        "preprocessing",
+        "per_class",
+        "protocol",
+        "verdict",
+        "source",
+        "baseline_id",
+        "classifier",
+        "confusion_matrix",
+        "node_ip",
+        "node_id",
+        "device",
+    }
+)
 #: The most classes a confusion matrix may have.
 MAX_CLASSES = 1000
 
@@ -252,7 +342,7 @@ def _numeric_name(column: str) -> bool:
     return column in NUMERIC_COLUMNS or column.startswith(NUMERIC_PREFIXES) or column.endswith(NUMERIC_SUFFIXES)
 
 
-def check_table(frame: "Any", what: str, table: str | None = None) -> None:
+def check_table(frame: Any, what: str, table: str | None = None) -> None:
     """Refuse a table whose columns have the wrong types for what reads them, in one line:
     ``table``'s required columns present (when it has rows), every cell a scalar (text, number,
     true/false), numeric columns numbers (counts whole, accuracies within [0, 1]), naming
@@ -282,16 +372,19 @@ def check_table(frame: "Any", what: str, table: str | None = None) -> None:
             for cell in present:
                 if isinstance(cell, scalar):
                     continue
-                if must_be_scalar or not isinstance(cell, (list, tuple, np.ndarray)) or any(not isinstance(v, scalar) for v in cell):
+                if (
+                    must_be_scalar
+                    or not isinstance(cell, (list, tuple, np.ndarray))
+                    or any(not isinstance(v, scalar) for v in cell)
+                ):
                     raise BenchInputError(f"{what}: column {column!r} holds {type(cell).__name__} values, not text or numbers")
         if _numeric_name(column) and column not in TEXT_COLUMNS:
-            if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
-                if not all(isinstance(v, (int, float, bool, np.number, np.bool_)) for v in present):
-                    raise BenchInputError(f"{what}: column {column!r} holds {type(_first_odd(present)).__name__} values, not numbers")
+            numeric_dtype = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+            if not numeric_dtype and not all(isinstance(v, (int, float, bool, np.number, np.bool_)) for v in present):
+                raise BenchInputError(f"{what}: column {column!r} holds {type(_first_odd(present)).__name__} values, not numbers")
             _check_range(column, present, what)
-        elif column in TEXT_COLUMNS:
-            if not all(isinstance(v, str) for v in present):
-                raise BenchInputError(f"{what}: column {column!r} holds {type(_first_odd(present, str)).__name__} values, not text")
+        elif column in TEXT_COLUMNS and not all(isinstance(v, str) for v in present):
+            raise BenchInputError(f"{what}: column {column!r} holds {type(_first_odd(present, str)).__name__} values, not text")
     if "confusion_matrix" in frame.columns:
         for number, text in frame["confusion_matrix"].dropna().items():
             _check_matrix(text, f"{what}: confusion_matrix of row {number}")
@@ -308,7 +401,7 @@ def _check_number_list(cell: Any, column: str, what: str) -> None:
         raise BenchInputError(f"{what}: column {column!r} holds {type(cell).__name__} values, not lists of numbers")
 
 
-def _check_range(column: str, present: "Any", what: str) -> None:
+def _check_range(column: str, present: Any, what: str) -> None:
     """Counts are whole numbers in [0, 2**53]; accuracies and p-values lie in [0, 1]."""
     import numpy as np
 
@@ -331,7 +424,7 @@ def _check_range(column: str, present: "Any", what: str) -> None:
             raise BenchInputError(f"{what}: column {column!r} holds {values[bad][0]!r}, not a fraction from 0 to 1")
 
 
-def _first_odd(values: "Any", kind: type | None = None) -> Any:
+def _first_odd(values: Any, kind: type | None = None) -> Any:
     for value in values:
         if kind is not None and not isinstance(value, kind):
             return value

@@ -80,8 +80,12 @@ class BenchASHA(ASHAScheduler):
         self.stopped: set[str] = set()
         self.batched = BatchedDecisions(self) if reproducible else None
         if self.batched and not BatchedDecisions.available(self):
-            warnings.warn("this Ray release's ASHA lacks the internals bench's reproducible mode uses; "
-                          "which trials are pruned may depend on the order trials report", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "this Ray release's ASHA lacks the internals bench's reproducible mode uses; "
+                "which trials are pruned may depend on the order trials report",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             self.batched = None
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
@@ -124,8 +128,11 @@ class BenchASHA(ASHAScheduler):
         """The default, a cheap trial, or one that has not yet done one epoch: on digits' CV folds
         the CNN's scores at 1/27 of a 5-epoch plan (4 optimizer steps) were 0.15-0.22, chance
         being 0.10, so a rung below one pass over the data would prune on noise."""
-        return (self.protected(dict(config)) or projected_full_fit_seconds(result) < SPARE_BELOW_SECONDS
-                or float(result.get("fidelity", 1)) < 1)
+        return (
+            self.protected(dict(config))
+            or projected_full_fit_seconds(result) < SPARE_BELOW_SECONDS
+            or float(result.get("fidelity", 1)) < 1
+        )
 
 
 def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = None, reproducible: bool = False) -> Any:
@@ -135,10 +142,26 @@ def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = Non
     if name == "none" or not family.has_fidelity or family.max_steps() < 2:
         return FIFOScheduler()
     if family.schedule_bound:  # rungs at fixed fractions of each trial's own plan
-        return BenchASHA(protected=protected, reproducible=reproducible, time_attr="progress", metric="val_accuracy", mode="max",
-                         max_t=1.0, grace_period=PROGRESS_RUNGS[0], reduction_factor=REDUCTION_FACTOR)
-    return BenchASHA(protected=protected, reproducible=reproducible, time_attr="training_iteration", metric="val_accuracy", mode="max",
-                     max_t=family.max_steps(), grace_period=1, reduction_factor=REDUCTION_FACTOR)
+        return BenchASHA(
+            protected=protected,
+            reproducible=reproducible,
+            time_attr="progress",
+            metric="val_accuracy",
+            mode="max",
+            max_t=1.0,
+            grace_period=PROGRESS_RUNGS[0],
+            reduction_factor=REDUCTION_FACTOR,
+        )
+    return BenchASHA(
+        protected=protected,
+        reproducible=reproducible,
+        time_attr="training_iteration",
+        metric="val_accuracy",
+        mode="max",
+        max_t=family.max_steps(),
+        grace_period=1,
+        reduction_factor=REDUCTION_FACTOR,
+    )
 
 
 class StopOnInterrupt(Stopper):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import optuna
@@ -84,8 +85,9 @@ def fail_running_trials(storage: Any, study_name: str) -> None:
 class FamilySearch:
     """The search of one (family, seed), resumable from the journal rows it already has."""
 
-    def __init__(self, settings: SearchSettings, space: SearchSpace, family: str, seed: int, gpus: float,
-                 previous: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, settings: SearchSettings, space: SearchSpace, family: str, seed: int, gpus: float, previous: list[dict[str, Any]]
+    ) -> None:
         self.settings = settings
         self.space = space
         self.family = family
@@ -131,8 +133,13 @@ class FamilySearch:
         # a resumed search draws fresh randomness rather than replaying the first proposals
         sampler_seed = self.seed if not restarted else int(np.random.SeedSequence([self.seed, restarted]).generate_state(1)[0])
         return TruthfulOptunaSearch(
-            space=self.space, metric="val_accuracy", mode="max", study_name=study_name, storage=storage,
-            sampler=create_sampler(s.sampler, sampler_seed, self.space), points_to_evaluate=self.first_points(),
+            space=self.space,
+            metric="val_accuracy",
+            mode="max",
+            study_name=study_name,
+            storage=storage,
+            sampler=create_sampler(s.sampler, sampler_seed, self.space),
+            points_to_evaluate=self.first_points(),
         )
 
     def run(self, data: DataHandle, on_change: Callable[[int, float], None] | None = None) -> float:
@@ -145,18 +152,37 @@ class FamilySearch:
             return 0.0
         budget = max(s.time_budget_s - span_seconds(self.previous), 1.0) if s.time_budget_s else None
         scored = [r["val_accuracy"] for r in self.previous if r.get("val_accuracy") is not None]
-        scheduler = make_scheduler(s.scheduler, self.model_family, protected=ConfigMatcher(self.default),
-                                   reproducible=s.reproducible)
+        scheduler = make_scheduler(
+            s.scheduler, self.model_family, protected=ConfigMatcher(self.default), reproducible=s.reproducible
+        )
         recorder = TrialRecorder(
-            base={"run_id": s.run_id, "dataset": s.dataset, "family": self.family, "seed": self.seed,
-                  "sampler": s.sampler, "cpus": s.cpus_per_trial, "gpus": self.gpus},
-            max_fidelity=self.model_family.max_fidelity, journal=s.journal, first_number=len(self.previous),
-            best=max(scored) if scored else math.nan, on_change=on_change, is_default=ConfigMatcher(self.default),
+            base={
+                "run_id": s.run_id,
+                "dataset": s.dataset,
+                "family": self.family,
+                "seed": self.seed,
+                "sampler": s.sampler,
+                "cpus": s.cpus_per_trial,
+                "gpus": self.gpus,
+            },
+            max_fidelity=self.model_family.max_fidelity,
+            journal=s.journal,
+            first_number=len(self.previous),
+            best=max(scored) if scored else math.nan,
+            on_change=on_change,
+            is_default=ConfigMatcher(self.default),
             scheduler=scheduler,
         )
         trainable = tune.with_resources(
-            tune.with_parameters(trial_entry, data=data, family=self.family, seed=self.seed, cpus=s.cpus_per_trial,
-                                 gpus=self.gpus, checkpoint_every=s.checkpoint_every),
+            tune.with_parameters(
+                trial_entry,
+                data=data,
+                family=self.family,
+                seed=self.seed,
+                cpus=s.cpus_per_trial,
+                gpus=self.gpus,
+                checkpoint_every=s.checkpoint_every,
+            ),
             {"cpu": s.cpus_per_trial, "gpu": self.gpus},
         )
         name = f"{self.family}-seed{self.seed}" + (f"-resumed{len(self.previous)}" if self.previous else "")
@@ -165,12 +191,19 @@ class FamilySearch:
             tune_config=tune.TuneConfig(
                 search_alg=self.search_algorithm(),
                 scheduler=scheduler,
-                num_samples=remaining, time_budget_s=budget, reuse_actors=True,
+                num_samples=remaining,
+                time_budget_s=budget,
+                reuse_actors=True,
                 max_concurrent_trials=None if s.reproducible else s.max_concurrent,  # the limiter holds it
-                trial_name_creator=trial_dirname, trial_dirname_creator=trial_dirname,
+                trial_name_creator=trial_dirname,
+                trial_dirname_creator=trial_dirname,
             ),
             run_config=tune.RunConfig(
-                name=name, stop=StopOnInterrupt(), storage_path=s.storage_path, verbose=0, callbacks=[recorder],
+                name=name,
+                stop=StopOnInterrupt(),
+                storage_path=s.storage_path,
+                verbose=0,
+                callbacks=[recorder],
                 failure_config=tune.FailureConfig(max_failures=s.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # 1 would force a Tune snapshot per checkpoint
             ),

@@ -66,12 +66,11 @@ def cv_folds(X: np.ndarray, y: np.ndarray, k: int = CV_FOLDS) -> tuple[Fold, ...
     """Stratified k folds with the fixed split seed: every run and family sees the same folds."""
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=SPLIT_SEED)
     return tuple(
-        Fold(np.ascontiguousarray(X[fit]), y[fit], np.ascontiguousarray(X[val]), y[val])
-        for fit, val in splitter.split(X, y)
+        Fold(np.ascontiguousarray(X[fit]), y[fit], np.ascontiguousarray(X[val]), y[val]) for fit, val in splitter.split(X, y)
     )
 
 
-def prepare_data(loaded: "LoadedDataset", train_size: int | None, val_fraction: float) -> tuple[SearchData, FinalData]:
+def prepare_data(loaded: LoadedDataset, train_size: int | None, val_fraction: float) -> tuple[SearchData, FinalData]:
     """Subsample the training data, then cut the search's folds from it; the test set stays apart."""
     if train_size is not None and train_size < 20:
         raise BenchInputError(f"--train-size {train_size} is too small; use at least 20")
@@ -82,7 +81,9 @@ def prepare_data(loaded: "LoadedDataset", train_size: int | None, val_fraction: 
     else:
         X_fit, X_val, y_fit, y_val = validation_split(X_train, y_train, val_fraction)
         search = SearchData((Fold(X_fit, y_fit, X_val, y_val),), f"holdout {round(100 * val_fraction)}%")
-    final = FinalData(X_train=X_train, y_train=y_train, X_test=loaded.X_test, y_test=loaded.y_test, class_names=loaded.class_names)
+    final = FinalData(
+        X_train=X_train, y_train=y_train, X_test=loaded.X_test, y_test=loaded.y_test, class_names=loaded.class_names
+    )
     return search, final
 
 

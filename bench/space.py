@@ -22,11 +22,16 @@ setting known from the literature, cheapest first; parameters a start leaves out
 
     start:
       - {kernel: rbf, C: 10.0}
+
+A family's file may name only the parameters the family declares (``Family.hyperparameters``):
+:func:`load_space` refuses any other name, with the valid ones, so a misspelt parameter is an
+error rather than a setting the model silently ignores.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +67,13 @@ class Param:
     def active(self, chosen: dict[str, Any]) -> bool:
         return all(name in chosen and chosen[name] in values for name, values in self.when.items())
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)`` of a float or int parameter (the parser sets both for those types)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"parameter {self.name!r} is {self.type}, not a range")
+        return self.low, self.high
+
     def admits(self, value: Any) -> bool:
         """Whether ``value`` lies in this parameter's domain."""
         if self.type == "categorical":
@@ -72,15 +84,18 @@ class Param:
             return False
         if self.type == "int" and value != int(value):
             return False
-        return self.low <= value <= self.high
+        low, high = self.bounds
+        return low <= value <= high
 
     def suggest(self, trial: Any) -> Any:
         """Draw this parameter from an ``optuna.trial.Trial`` (or Ray's wrapper of one)."""
         if self.type == "float":
-            return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
+            low, high = self.bounds
+            return trial.suggest_float(self.name, low, high, log=self.log, step=self.step)
         if self.type == "int":
+            low, high = self.bounds
             step = int(self.step) if self.step else 1
-            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log, step=step)
+            return trial.suggest_int(self.name, int(low), int(high), log=self.log, step=step)
         if self.type == "categorical":
             return trial.suggest_categorical(self.name, list(self.choices))
         return self.value
@@ -160,9 +175,7 @@ def _parse_param(name: str, spec: Any, earlier: dict[str, Param], source: str) -
         raise BenchInputError(f"{where}: unknown type {kind!r}; valid types: {', '.join(TYPES)}")
     unknown = set(spec) - _KEYS[kind]
     if unknown:
-        raise BenchInputError(
-            f"{where}: unknown keys {sorted(unknown)} for type {kind}; valid: {sorted(_KEYS[kind])}"
-        )
+        raise BenchInputError(f"{where}: unknown keys {sorted(unknown)} for type {kind}; valid: {sorted(_KEYS[kind])}")
     when: dict[str, tuple[Any, ...]] = {}
     for parent, values in (spec.get("when") or {}).items():
         if parent not in earlier:
@@ -206,11 +219,14 @@ def _parse_param(name: str, spec: Any, earlier: dict[str, Param], source: str) -
     return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
 
 
-def parse_space(text: str, family: str, source: str = "<string>", *, require_default: bool = True) -> SearchSpace:
+def parse_space(
+    text: str, family: str, source: str = "<string>", *, require_default: bool = True, declared: Collection[str] | None = None
+) -> SearchSpace:
     """Parse YAML text (safe loader) into a validated :class:`SearchSpace`.
 
     ``require_default=False`` reads spaces written before ``default`` existed (an old run's
-    file, for its report); every search needs one, so that is the only use.
+    file, for its report); every search needs one, so that is the only use. ``declared`` (see
+    :func:`declared_parameters`) is every name the family reads: a parameter outside it is refused.
     """
     try:
         doc = yaml.safe_load(text)
@@ -223,6 +239,13 @@ def parse_space(text: str, family: str, source: str = "<string>", *, require_def
     unknown = set(doc) - {"params", "default", "start"}
     if unknown:
         raise BenchInputError(f"{source}: unknown top-level keys {sorted(unknown)}; valid: params, default, start")
+    if declared is not None:
+        undeclared = [str(name) for name in doc["params"] if str(name) not in declared]
+        if undeclared:
+            raise BenchInputError(
+                f"{source}: unknown parameter{'s' if len(undeclared) > 1 else ''} "
+                f"{', '.join(map(repr, undeclared))} for family {family}; valid: {', '.join(declared)}"
+            )
     params: dict[str, Param] = {}
     for name, spec in doc["params"].items():
         params[str(name)] = _parse_param(str(name), spec, params, source)
@@ -305,11 +328,19 @@ def space_path(family: str, space_dir: Path | None = None) -> Path:
     return Path(space_dir or default_space_dir()) / f"{family}.yaml"
 
 
+def declared_parameters(family: str) -> tuple[str, ...]:
+    """The parameter names the registered ``family`` declares (its ``hyperparameters``), in order."""
+    from bench.families import create_family  # here: the families import scikit-learn
+
+    return tuple(create_family(family).declared())
+
+
 def load_space(family: str, space_dir: Path | None = None) -> SearchSpace:
-    """Read and validate ``search_spaces/<family>.yaml``."""
+    """Read and validate ``search_spaces/<family>.yaml``: a registered family's space, naming
+    only the parameters it declares."""
     path = space_path(family, space_dir)
     try:
         text = read_text(path)  # a regular file of bounded size: a FIFO would hang a plain read
     except OSError as exc:
         raise BenchInputError(f"cannot read the search space for {family!r} at {path}: {exc.strerror}") from None
-    return parse_space(text, family, str(path))
+    return parse_space(text, family, str(path), declared=declared_parameters(family))

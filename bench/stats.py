@@ -26,6 +26,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 CONFIDENCE = 0.95
@@ -48,7 +49,7 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
     return low, high
 
 
-def discordant_pairs(y_true: Sequence, pred_a: Sequence, pred_b: Sequence) -> tuple[int, int]:
+def discordant_pairs(y_true: ArrayLike, pred_a: ArrayLike, pred_b: ArrayLike) -> tuple[int, int]:
     """``(b, c)``: images only model a gets right, and images only model b gets right."""
     truth, a, b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
     if not truth.shape == a.shape == b.shape:
@@ -57,7 +58,7 @@ def discordant_pairs(y_true: Sequence, pred_a: Sequence, pred_b: Sequence) -> tu
     return int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
 
 
-def mcnemar_exact(y_true: Sequence, pred_a: Sequence, pred_b: Sequence) -> float:
+def mcnemar_exact(y_true: ArrayLike, pred_a: ArrayLike, pred_b: ArrayLike) -> float:
     """Exact two-sided McNemar p-value of two models' predictions on the same test images.
 
     Under "the two models are equally accurate", each discordant image is a fair coin: the

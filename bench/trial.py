@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from bench.families import create_family
-from bench.families.base import PROGRESS_RUNGS
+from bench.families import Family, create_family
+from bench.families.base import PROGRESS_RUNGS, Checkpointable, checkpoint_hooks
 from bench.metrics import confusion, evaluate, per_class_report
 from bench.searchdata import FinalData, SearchData, binomial_se
 
@@ -39,8 +39,16 @@ class DataHandle:
         return ray.get(self.ref)
 
 
-def trial_entry(config: dict[str, Any], *, data: DataHandle, family: str, seed: int, cpus: int, gpus: float,
-                checkpoint_every: float | None = None) -> None:
+def trial_entry(
+    config: dict[str, Any],
+    *,
+    data: DataHandle,
+    family: str,
+    seed: int,
+    cpus: int,
+    gpus: float,
+    checkpoint_every: float | None = None,
+) -> None:
     """The Tune trainable. It lives here, not in the runner, so a worker imports only what a
     trial needs (the runner pulls in Optuna, pandas and rich: a second of start-up per worker)."""
     run_trial(config, data=data.get(), family=family, seed=seed, cpus=cpus, gpus=gpus, checkpoint_every=checkpoint_every)
@@ -58,7 +66,7 @@ def _placement() -> dict[str, Any]:
 
 
 def pick_device(gpus: float) -> str:
-    """"cuda" when Ray granted this task a GPU share and torch can see a GPU, else "cpu"."""
+    """ "cuda" when Ray granted this task a GPU share and torch can see a GPU, else "cpu"."""
     if gpus <= 0:
         return "cpu"
     try:
@@ -94,7 +102,7 @@ class TrialCheckpoints:
     STATE = "state.pt"
     META = "trial.json"
 
-    def __init__(self, model_family: Any, interval: float) -> None:
+    def __init__(self, model_family: Checkpointable, interval: float) -> None:
         self.family = model_family
         self.interval = interval
         self.last = time.monotonic()
@@ -120,13 +128,23 @@ class TrialCheckpoints:
             return
         with tempfile.TemporaryDirectory(prefix="bench-checkpoint-") as folder:
             self.family.save_state(model, Path(folder) / self.STATE)
-            (Path(folder) / self.META).write_text(json.dumps({"fit_seconds": scores["fit_seconds"], "fidelity": scores["fidelity"]}))
+            (Path(folder) / self.META).write_text(
+                json.dumps({"fit_seconds": scores["fit_seconds"], "fidelity": scores["fidelity"]})
+            )
             tune.report(scores, checkpoint=tune.Checkpoint.from_directory(folder))  # copied to storage here
         self.last = time.monotonic()
 
 
-def run_trial(config: dict[str, Any], *, data: SearchData, family: str, seed: int, cpus: int, gpus: float = 0.0,
-              checkpoint_every: float | None = None) -> None:
+def run_trial(
+    config: dict[str, Any],
+    *,
+    data: SearchData,
+    family: str,
+    seed: int,
+    cpus: int,
+    gpus: float = 0.0,
+    checkpoint_every: float | None = None,
+) -> None:
     """Ray Tune function trainable: fit in stages, report validation scores after each.
 
     An exception of the model (bad parameter combination, divergence, NaN) is reported as the
@@ -139,12 +157,17 @@ def run_trial(config: dict[str, Any], *, data: SearchData, family: str, seed: in
 
     placement = {**_placement(), "device": pick_device(gpus)}
     model_family = create_family(family)
-    checkpointing = checkpoint_every is not None and model_family.checkpointable and len(data.folds) == 1
-    checkpoints = TrialCheckpoints(model_family, checkpoint_every) if checkpointing else None
+    hooks = checkpoint_hooks(model_family)
+    on_holdout = len(data.folds) == 1
+    checkpoints = (
+        TrialCheckpoints(hooks, checkpoint_every) if hooks is not None and checkpoint_every is not None and on_holdout else None
+    )
     resume, fit_seconds = checkpoints.restore() if checkpoints else (None, 0.0)
     fidelity: float = int(resume["epoch"]) if resume else 0
     try:
-        for fidelity, scores, model in _fit_and_score(config, data, model_family, seed, cpus, placement["device"], resume, fit_seconds):
+        for fidelity, scores, model in _fit_and_score(
+            config, data, model_family, seed, cpus, placement["device"], resume, fit_seconds
+        ):
             if checkpoints and float(fidelity).is_integer():  # a mid-epoch state would not resume exactly
                 checkpoints.report(model, {**scores, **placement}, final=scores["progress"] >= 1)
             else:
@@ -181,8 +204,16 @@ def _as_fidelity(value: float) -> float:
     return int(value) if float(value).is_integer() else float(value)
 
 
-def _fit_and_score(config: dict[str, Any], data: SearchData, model_family: Any, seed: int, cpus: int, device: str,
-                   resume: dict[str, Any] | None = None, fit_seconds: float = 0.0) -> Iterator[tuple[float, dict[str, Any], Any]]:
+def _fit_and_score(
+    config: dict[str, Any],
+    data: SearchData,
+    model_family: Family,
+    seed: int,
+    cpus: int,
+    device: str,
+    resume: dict[str, Any] | None = None,
+    fit_seconds: float = 0.0,
+) -> Iterator[tuple[float, dict[str, Any], Any]]:
     """Yield (fidelity, validation scores, model of the first fold) after each stage of the fit.
 
     Every fold's model advances one stage, then all are scored, so a report is the
@@ -190,6 +221,9 @@ def _fit_and_score(config: dict[str, Any], data: SearchData, model_family: Any, 
     only) continues a fit where it stopped.
     """
     params = dict(config)
+    hooks = checkpoint_hooks(model_family) if resume is not None else None
+    if resume is not None and hooks is None:
+        raise TypeError(f"{model_family.name} cannot resume a fit: it is not checkpointable")
     # Build first: it loads the family's libraries (torch, LightGBM) and their OpenMP runtimes,
     # which threadpoolctl can only limit once they are loaded.
     models = [model_family.build(params, seed=seed, n_jobs=cpus, device=device) for _ in data.folds]
@@ -198,9 +232,14 @@ def _fit_and_score(config: dict[str, Any], data: SearchData, model_family: Any, 
         _limit_torch_threads(cpus)
         threads = allowed_threads()  # the limits hold for the whole trial: read them once
         planned = model_family.max_fidelity(params)  # the fidelity a full fit reaches
-        stages = [iter(model_family.fit_stages(model, fold.X_fit, fold.y_fit, resume=resume) if resume is not None
-                       else model_family.fit_stages(model, fold.X_fit, fold.y_fit))
-                  for model, fold in zip(models, data.folds)]
+        stages = [
+            iter(
+                hooks.fit_stages(model, fold.X_fit, fold.y_fit, resume=resume)
+                if hooks is not None
+                else model_family.fit_stages(model, fold.X_fit, fold.y_fit)
+            )
+            for model, fold in zip(models, data.folds, strict=True)
+        ]
         stage_seconds = [0.0] * len(stages)
         spent = fit_seconds
         while True:
@@ -214,16 +253,30 @@ def _fit_and_score(config: dict[str, Any], data: SearchData, model_family: Any, 
                 elapsed = time.perf_counter() - started
                 spent += elapsed
                 stage_seconds[i] = elapsed if model_family.stages_refit else stage_seconds[i] + elapsed
-            per_fold = [evaluate(model, fold.X_val, fold.y_val, prefix="val_")[0] for model, fold in zip(models, data.folds)]
+            per_fold = [
+                evaluate(model, fold.X_val, fold.y_val, prefix="val_")[0] for model, fold in zip(models, data.folds, strict=True)
+            ]
             if not all(math.isfinite(s["val_accuracy"]) for s in per_fold):
                 raise FloatingPointError(f"validation accuracy is not finite at {reached[0]}")
             fidelity = _as_fidelity(min(reached))
             scores = _combine(per_fold, len(data.folds[0].y_val))
-            yield fidelity, {**scores, "fit_seconds": spent, "stage_fit_seconds": float(np.mean(stage_seconds)),
-                             "fidelity": fidelity, "progress": plan_progress(fidelity, planned), "max_threads": threads}, models[0]
+            yield (
+                fidelity,
+                {
+                    **scores,
+                    "fit_seconds": spent,
+                    "stage_fit_seconds": float(np.mean(stage_seconds)),
+                    "fidelity": fidelity,
+                    "progress": plan_progress(fidelity, planned),
+                    "max_threads": threads,
+                },
+                models[0],
+            )
 
 
-def refit_and_test(family: str, params: dict[str, Any], seed: int, cpus: int, data: FinalData, gpus: float = 0.0) -> dict[str, Any]:
+def refit_and_test(
+    family: str, params: dict[str, Any], seed: int, cpus: int, data: FinalData, gpus: float = 0.0
+) -> dict[str, Any]:
     """Fit the chosen configuration on all training data and score it once on the test set."""
     model_family = create_family(family)
     device = pick_device(gpus)

@@ -27,9 +27,10 @@ import importlib.util
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 #: What every trial imports: the Tune function trainable and bench's trial code (which loads
 #: scikit-learn and the family registry).
@@ -63,8 +64,7 @@ def system_config(families: list[str]) -> dict[str, Any]:
     earlier series) both were killed and the first trials waited seconds for new workers to
     start and import everything. A local instance lives for one run, so its idle workers are
     kept."""
-    return {"preload_python_modules": preload_modules(families),
-            "idle_worker_killing_time_threshold_ms": IDLE_WORKER_LIFETIME_MS}
+    return {"preload_python_modules": preload_modules(families), "idle_worker_killing_time_threshold_ms": IDLE_WORKER_LIFETIME_MS}
 
 
 def worker_environment() -> dict[str, str]:
@@ -73,8 +73,11 @@ def worker_environment() -> dict[str, str]:
     one, which Ray passes only to workers started for the job, and bench's own) on the path."""
     import bench
 
-    folders = [str(Path(bench.__file__).resolve().parent.parent), os.getcwd(),
-               *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    folders = [
+        str(Path(bench.__file__).resolve().parent.parent),
+        os.getcwd(),
+        *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)),
+    ]
     from bench import compat
 
     return {**compat.tune_trial_env_vars(), "PYTHONPATH": os.pathsep.join(dict.fromkeys(folders))}

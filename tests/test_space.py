@@ -25,7 +25,7 @@ params:
   C: {type: float, low: 1e-3, high: 1.0e+3, log: true}
   gamma: {type: float, low: 1.0e-5, high: 1.0, log: true, when: {kernel: [rbf, poly]}}
   degree: {type: int, low: 2, high: 5, when: {kernel: poly}}
-  cache: {type: fixed, value: 200}
+  cache_size: {type: fixed, value: 200}
 default: {kernel: rbf, C: 1.0, gamma: 0.01}
 """
 
@@ -43,7 +43,7 @@ def test_conditions_decide_which_parameters_exist() -> None:
         assert ("gamma" in config) == (config["kernel"] in ("rbf", "poly"))
         assert ("degree" in config) == (config["kernel"] == "poly")
         assert 1e-3 <= config["C"] <= 1e3
-        assert config["cache"] == 200
+        assert config["cache_size"] == 200
 
 
 def test_log_scale_reaches_every_decade() -> None:
@@ -75,12 +75,12 @@ def test_log_scale_reaches_every_decade() -> None:
         (SVM_LIKE.replace("kernel: rbf,", "kernel: linear,"), r"default: 'gamma' only exists when \{'kernel': \('rbf', 'poly'\)\}"),
         (SVM_LIKE.replace("kernel: rbf,", "kernel: poly,"), "x.yaml: default leaves degree unset"),
         (SVM_LIKE.replace(", gamma: 0.01", ""), "x.yaml: default leaves gamma unset"),
-        (SVM_LIKE.replace("gamma: 0.01", "gamma: 0.01, cache: 200"), "default: 'cache' is not a searched parameter"),
+        (SVM_LIKE.replace("gamma: 0.01", "gamma: 0.01, cache_size: 200"), "default: 'cache_size' is not a searched parameter"),
         (SVM_LIKE + "start:\n  - {kernel: rbf, C: 1.0, gamma: 0.01}", r"start\[0\] repeats the default"),
         (SVM_LIKE + "start:\n  - {kernel: rbf, C: 5000}", r"C=5000 is outside its domain; valid: 0.001 to 1000"),
         (SVM_LIKE + "start:\n  - {kernel: sigmoid}", r"kernel='sigmoid' is outside .* valid: \['linear', 'rbf', 'poly'\]"),
         (SVM_LIKE + "start:\n  - {kernel: rbf, degree: 3}", "'degree' only exists when"),
-        (SVM_LIKE + "start:\n  - {kernel: rbf, cache: 100}", "'cache' is not a searched parameter"),
+        (SVM_LIKE + "start:\n  - {kernel: rbf, cache_size: 100}", "'cache_size' is not a searched parameter"),
         (SVM_LIKE + "start:\n  - {kernel: poly, degree: 2.5}", "degree=2.5 is outside"),
     ],
 )
@@ -112,8 +112,8 @@ def test_the_default_then_the_starts_are_tried_first(tmp_path) -> None:
 
     searcher = search([])
     first, second, third = (searcher.suggest(f"t{i}") for i in range(3))
-    assert first == {"kernel": "rbf", "C": 1.0, "gamma": 0.01, "cache": 200}
-    assert second == {"kernel": "poly", "C": 2.0, "gamma": 0.01, "degree": 3, "cache": 200}
+    assert first == {"kernel": "rbf", "C": 1.0, "gamma": 0.01, "cache_size": 200}
+    assert second == {"kernel": "poly", "C": 2.0, "gamma": 0.01, "degree": 3, "cache_size": 200}
     assert third["kernel"] == "linear" and 1e-3 <= third["C"] <= 1e3 and "gamma" not in third
     resumed = search([{"is_default": True, "status": "completed", "val_accuracy": 0.9}])  # the same study, reopened
     assert resumed.suggest("t3") not in (first, second)

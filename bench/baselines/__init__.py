@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -43,9 +43,7 @@ def schema() -> dict[str, Any]:
 def list_sources() -> list[str]:
     """Names of the shipped sources, sorted (``notebook``, ``zalando``, ...)."""
     return sorted(
-        entry.name.removesuffix(".yaml")
-        for entry in resources.files(_PACKAGE).iterdir()
-        if entry.name.endswith(".yaml")
+        entry.name.removesuffix(".yaml") for entry in resources.files(_PACKAGE).iterdir() if entry.name.endswith(".yaml")
     )
 
 
@@ -65,7 +63,7 @@ def validate_source(data: Any, origin: str = "<data>") -> None:
         raise BenchInputError(f"baseline file {origin} repeats row ids: {', '.join(duplicates)}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_cached(name: str) -> dict[str, Any]:
     file = resources.files(_PACKAGE).joinpath(f"{name}.yaml")
     try:
@@ -106,19 +104,21 @@ def published_rows(dataset: str, family: str) -> list[dict[str, Any]]:
         for row in source["rows"]:
             if row.get("family") != family or dataset not in row["published"]:
                 continue
-            out.append({
-                "accuracy": float(row["published"][dataset]),
-                "source": name,
-                "classifier": row["classifier"],
-                "params": _params_text(row),
-                "citation": " ".join(source["citation"].split()),
-                "url": source.get("url"),
-                "baseline_id": row["id"],
-                "stand_in": bool(row.get("stand_in", False)),
-                "rerun": bool(source["rerun"]),
-                "preprocessing": row.get("preprocessing"),
-                "protocol": published_protocol(source, row, dataset),
-            })
+            out.append(
+                {
+                    "accuracy": float(row["published"][dataset]),
+                    "source": name,
+                    "classifier": row["classifier"],
+                    "params": _params_text(row),
+                    "citation": " ".join(source["citation"].split()),
+                    "url": source.get("url"),
+                    "baseline_id": row["id"],
+                    "stand_in": bool(row.get("stand_in", False)),
+                    "rerun": bool(source["rerun"]),
+                    "preprocessing": row.get("preprocessing"),
+                    "protocol": published_protocol(source, row, dataset),
+                }
+            )
     return out
 
 
@@ -153,9 +153,24 @@ def comparable_published(run: Protocol, family: str) -> dict[str, Any] | None:
     if not rows:
         return None
     row, different = min(rows, key=lambda pair: (len(pair[1]), -pair[0]["accuracy"]))
-    return {**_public(row), "protocol": row["protocol"].describe(), "comparable": not different,
-            "note": "; ".join(different) or None}
+    return {
+        **_public(row),
+        "protocol": row["protocol"].describe(),
+        "comparable": not different,
+        "note": "; ".join(different) or None,
+    }
 
 
-__all__ = ["DATASETS", "FAMILIES", "Protocol", "best_published", "comparable_published", "list_sources", "load_source",
-           "published_rows", "run_protocol", "schema", "validate_source"]
+__all__ = [
+    "DATASETS",
+    "FAMILIES",
+    "Protocol",
+    "best_published",
+    "comparable_published",
+    "list_sources",
+    "load_source",
+    "published_rows",
+    "run_protocol",
+    "schema",
+    "validate_source",
+]

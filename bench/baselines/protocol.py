@@ -17,7 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    #: A row of ``final.parquet``: a pandas row or a dict.
+    Row: TypeAlias = Mapping[str, Any] | pd.Series
 
 #: Datasets whose published train/test files bench uses as they are, with their training size.
 OFFICIAL_TRAIN_SIZE = {"mnist": 60_000, "fashion-mnist": 60_000}
@@ -41,7 +47,13 @@ SCALING_TEXT = {
     "method": "each method's own scaling",
     "scaled": "a scaler of unrecorded kind",
 }
-KIND_TEXT = {"deskew": "deskewing", "augment": "augmentation", "resize": "resized images", "ensemble": "an ensemble", "pca": "PCA"}
+KIND_TEXT = {
+    "deskew": "deskewing",
+    "augment": "augmentation",
+    "resize": "resized images",
+    "ensemble": "an ensemble",
+    "pca": "PCA",
+}
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,7 @@ def run_split(dataset: str) -> str:
     return f"bench's split of {dataset}"
 
 
-def _parts(row: Mapping[str, Any]) -> list[str]:
+def _parts(row: Row) -> list[str]:
     """The run's preprocessing parts: the ``preprocessing`` column, else its parameters."""
     text = row.get("preprocessing")
     if isinstance(text, str) and text:
@@ -149,7 +161,7 @@ def _parts(row: Mapping[str, Any]) -> list[str]:
     return parts
 
 
-def run_scaling(row: Mapping[str, Any], parts: list[str]) -> str:
+def run_scaling(row: Row, parts: list[str]) -> str:
     """What the classifier sees: bench's pixels / max, or the scaler the search chose."""
     scaler = row.get("params_scaler")
     if isinstance(scaler, str) and scaler not in ("none", ""):
@@ -160,7 +172,7 @@ def run_scaling(row: Mapping[str, Any], parts: list[str]) -> str:
     return "scaled" if "scale" in parts else "unit"
 
 
-def run_protocol(row: Mapping[str, Any]) -> Protocol:
+def run_protocol(row: Row) -> Protocol:
     """The protocol of one row of ``final.parquet`` (a pandas row or a dict)."""
     dataset = str(row.get("dataset"))
     parts = _parts(row)
@@ -196,13 +208,17 @@ def differences(run: Protocol, published: Protocol, family: str) -> list[str]:
         ours = f"{run.train_size:,}" if run.train_size else "an unknown number"
         out.append(f"published with {theirs} training images; this run {ours}")
     if not scaling_matches(family, run.scaling, published.scaling):
-        out.append(f"published on {SCALING_TEXT.get(published.scaling or '', published.scaling)}; "
-                    f"this run on {SCALING_TEXT.get(run.scaling or '', run.scaling)}")
+        out.append(
+            f"published on {SCALING_TEXT.get(published.scaling or '', published.scaling)}; "
+            f"this run on {SCALING_TEXT.get(run.scaling or '', run.scaling)}"
+        )
     if run.pixels != published.pixels:
         theirs = ", ".join(KIND_TEXT[k] for k in sorted(published.pixels)) or "raw pixels"
         ours = "+".join(sorted(run.pixels)) or "raw pixels"
-        out.append(f"published {'on' if not published.pixels else 'with'} {theirs}; "
-                   f"this run {'used ' + ours if run.pixels else 'on raw pixels'}")
+        out.append(
+            f"published {'on' if not published.pixels else 'with'} {theirs}; "
+            f"this run {'used ' + ours if run.pixels else 'on raw pixels'}"
+        )
     return out
 
 

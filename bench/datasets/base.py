@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextvars
 import fnmatch
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -66,9 +66,7 @@ def get_dataset(name: str) -> Dataset:
     try:
         return _DATASETS[name]()
     except (KeyError, TypeError):  # TypeError: a name that is not text (from a crafted manifest)
-        raise BenchInputError(
-            f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}"
-        ) from None
+        raise BenchInputError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}") from None
 
 
 #: Why downloads are off in this context (None: they are allowed).

@@ -28,9 +28,7 @@ class Digits(Dataset):
         raw = load_digits()
         X = (raw.data / 16.0).astype(np.float32)
         y = raw.target.astype(np.int64)
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=TEST_FRACTION, stratify=y, random_state=SPLIT_SEED
-        )
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=TEST_FRACTION, stratify=y, random_state=SPLIT_SEED)
         digest = hashlib.sha256(raw.data.astype(np.uint8).tobytes() + raw.target.astype(np.uint8).tobytes())
         return LoadedDataset(
             name=self.name,

@@ -43,7 +43,9 @@ def decompress(raw: bytes, source: Path | str = "<bytes>", limit: int | None = N
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
             data = stream.read(limit + 1)  # inflates incrementally: a bomb stops here
     except (OSError, EOFError, zlib.error, ValueError) as exc:
-        raise BenchInputError(f"corrupt gzip file {source}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise BenchInputError(
+            f"corrupt gzip file {source}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     if len(data) > limit:
         raise BenchInputError(f"{source} decompresses to more than {human(limit)}, the most bench reads from an IDX file")
     return data
@@ -73,8 +75,7 @@ def parse_idx(data: bytes, source: Path | str = "<bytes>") -> np.ndarray:
     expected = math.prod(shape) * dtype.itemsize  # Python ints: a crafted header cannot overflow
     if len(data) - header_end != expected:
         raise BenchInputError(
-            f"{source} is truncated or padded: header says {shape} "
-            f"({expected} bytes), file holds {len(data) - header_end}"
+            f"{source} is truncated or padded: header says {shape} ({expected} bytes), file holds {len(data) - header_end}"
         )
     return np.frombuffer(data, dtype=dtype, offset=header_end).reshape(shape).astype(dtype.newbyteorder("="))
 

@@ -13,6 +13,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -40,7 +41,7 @@ def _find_file(folder: Path, stem: str) -> Path | None:
 class IdxDataset(Dataset):
     """A dataset of four IDX files with known SHA-256 checksums of their decompressed bytes."""
 
-    sha256: dict[str, str]
+    sha256: ClassVar[dict[str, str]]
     mirrors: tuple[str, ...]
     system_dirs: tuple[str, ...] = ()
 
@@ -137,7 +138,7 @@ class IdxDataset(Dataset):
 
 def _flatten(images: np.ndarray) -> np.ndarray:
     """uint8 images (n, h, w) -> float32 rows (n, h*w) in [0, 1]."""
-    return (images.reshape(len(images), -1).astype(np.float32) / 255.0)
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
 @register_dataset
@@ -146,7 +147,7 @@ class Mnist(IdxDataset):
     description = "MNIST handwritten digits (LeCun, Cortes, Burges), official 60k/10k split"
     image_shape = (28, 28)
     class_names = tuple(str(i) for i in range(10))
-    sha256 = {
+    sha256: ClassVar[dict[str, str]] = {
         "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
         "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
         "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
@@ -165,10 +166,18 @@ class FashionMnist(IdxDataset):
     description = "Zalando's Fashion-MNIST (Xiao, Rasul, Vollgraf 2017), official 60k/10k split"
     image_shape = (28, 28)
     class_names = (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     )
-    sha256 = {
+    sha256: ClassVar[dict[str, str]] = {
         "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
         "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
         "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",

@@ -21,11 +21,7 @@ def subsample(X: np.ndarray, y: np.ndarray, n: int | None) -> tuple[np.ndarray, 
     return X_sub, y_sub
 
 
-def validation_split(
-    X: np.ndarray, y: np.ndarray, fraction: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def validation_split(X: np.ndarray, y: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stratified (X_fit, X_val, y_fit, y_val) from the training data only."""
-    X_fit, X_val, y_fit, y_val = train_test_split(
-        X, y, test_size=fraction, stratify=y, random_state=SPLIT_SEED
-    )
+    X_fit, X_val, y_fit, y_val = train_test_split(X, y, test_size=fraction, stratify=y, random_state=SPLIT_SEED)
     return np.ascontiguousarray(X_fit), np.ascontiguousarray(X_val), y_fit, y_val

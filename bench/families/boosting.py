@@ -8,14 +8,14 @@ scikit-learn wrapper with ``init_model`` would re-bin the data at every report.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from bench.families.base import Family, check_ceiling, chunk_ends, register_family
-from bench.families.preprocess import deskew_images
+from bench.families.base import Family, Hyperparameter, check_ceiling, chunk_ends, register_family
+from bench.families.preprocess import DESKEW, deskew_images
 
 #: Boosting rounds between two reports.
 CHUNK = 50
@@ -31,9 +31,21 @@ class StagedLGBMClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(
-        self, *, n_rounds: int = 100, chunk: int = CHUNK, learning_rate: float = 0.1, num_leaves: int = 31,
-        max_depth: int = -1, min_child_samples: int = 20, colsample: float = 1.0, subsample: float = 1.0,
-        reg_lambda: float = 0.0, max_bin: int = 255, deskew: bool = False, seed: int = 0, n_jobs: int = 1,
+        self,
+        *,
+        n_rounds: int = 100,
+        chunk: int = CHUNK,
+        learning_rate: float = 0.1,
+        num_leaves: int = 31,
+        max_depth: int = -1,
+        min_child_samples: int = 20,
+        colsample: float = 1.0,
+        subsample: float = 1.0,
+        reg_lambda: float = 0.0,
+        max_bin: int = 255,
+        deskew: bool = False,
+        seed: int = 0,
+        n_jobs: int = 1,
     ) -> None:
         self.n_rounds = n_rounds
         self.chunk = chunk
@@ -51,12 +63,22 @@ class StagedLGBMClassifier(ClassifierMixin, BaseEstimator):
 
     def _params(self, n_classes: int) -> dict[str, Any]:
         return {
-            "objective": "multiclass", "num_class": n_classes, "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves, "max_depth": self.max_depth,
-            "min_data_in_leaf": self.min_child_samples, "feature_fraction": self.colsample,
-            "bagging_fraction": self.subsample, "bagging_freq": 1 if self.subsample < 1.0 else 0,
-            "lambda_l2": self.reg_lambda, "max_bin": self.max_bin, "num_threads": self.n_jobs,
-            "seed": self.seed, "deterministic": True, "force_col_wise": True, "verbose": -1,
+            "objective": "multiclass",
+            "num_class": n_classes,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
+            "min_data_in_leaf": self.min_child_samples,
+            "feature_fraction": self.colsample,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1 if self.subsample < 1.0 else 0,
+            "lambda_l2": self.reg_lambda,
+            "max_bin": self.max_bin,
+            "num_threads": self.n_jobs,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_col_wise": True,
+            "verbose": -1,
         }
 
     def _features(self, X: np.ndarray) -> np.ndarray:
@@ -77,7 +99,7 @@ class StagedLGBMClassifier(ClassifierMixin, BaseEstimator):
             done = end
             yield done
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "StagedLGBMClassifier":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> StagedLGBMClassifier:
         for _ in self.fit_rounds(X, y):
             pass
         return self
@@ -96,7 +118,20 @@ class LightGBM(Family):
     name = "lightgbm"
     description = "LightGBM gradient-boosted trees (leaf-wise), reported every 50 boosting rounds"
     fidelity_unit = "rounds"
-    ceilings = {"num_leaves": 4096, "max_bin": 4095, "max_depth": 64}
+    ceilings: ClassVar[dict[str, int]] = {"num_leaves": 4096, "max_bin": 4095, "max_depth": 64}
+    hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = (
+        DESKEW,
+        Hyperparameter("n_rounds", int, 100, "LGBMClassifier(n_estimators=100)"),
+        Hyperparameter("learning_rate", float, 0.1, "LGBMClassifier(learning_rate=0.1)"),
+        Hyperparameter("num_leaves", int, 31, "LGBMClassifier(num_leaves=31)"),
+        Hyperparameter("max_depth", int, -1, "LGBMClassifier(max_depth=-1): no depth limit"),
+        Hyperparameter("min_child_samples", int, 20, "LGBMClassifier(min_child_samples=20)"),
+        Hyperparameter("colsample", float, 1.0, "LGBMClassifier(colsample_bytree=1.0): every column"),
+        Hyperparameter("subsample", float, 1.0, "LGBMClassifier(subsample=1.0): every row, no bagging"),
+        Hyperparameter("regularize", bool, False, "LGBMClassifier(reg_lambda=0.0): no L2 penalty"),
+        Hyperparameter("reg_lambda", float, 0.0, "LGBMClassifier(reg_lambda=0.0) (read only when regularize is true)"),
+        Hyperparameter("max_bin", int, 255, "LightGBM's max_bin=255"),
+    )
     libraries = ("lightgbm",)
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> StagedLGBMClassifier:

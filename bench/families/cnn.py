@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from bench.families.base import Family, register_family
-from bench.families.torch_estimator import TorchClassifier, TorchFamily, image_side
+from bench.families.base import Hyperparameter, register_family
+from bench.families.torch_estimator import TorchClassifier, TorchFamily, image_side, training_hyperparameters
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,21 @@ class CnnSpec:
 
 
 @register_family
-class Cnn(TorchFamily, Family):
+class Cnn(TorchFamily):
     name = "cnn"
     description = "PyTorch CNN (3x3 conv blocks with batch norm, max-pool, dropout; optional pixel shifts)"
     max_epochs = 20
-    ceilings = {"width": 512, "blocks": 5, "convs": 4, "batch_size": 8192}
+    ceilings: ClassVar[dict[str, int]] = {"width": 512, "blocks": 5, "convs": 4, "batch_size": 8192}
+    #: No library default exists: the plain net is two blocks of one 3x3 convolution (32, then 64
+    #: channels) with ReLU and max-pool, and a linear head.
+    hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = (
+        Hyperparameter("width", int, 32, "32 channels in the first block, doubling per block"),
+        Hyperparameter("blocks", int, 2, "two conv blocks"),
+        Hyperparameter("convs", int, 1, "one convolution per block"),
+        Hyperparameter("batch_norm", bool, False, "no batch norm"),
+        Hyperparameter("dropout", float, 0.0, "no dropout"),
+        *training_hyperparameters(epochs=5),
+    )
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> TorchClassifier:
         spec = CnnSpec(

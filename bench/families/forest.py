@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
 from bench.errors import BenchInputError
-from bench.families.base import Family, check_ceiling, chunk_ends, register_family
-from bench.families.preprocess import preprocessing_steps
+from bench.families.base import Family, Hyperparameter, check_ceiling, chunk_ends, register_family
+from bench.families.preprocess import PREPROCESSING, preprocessing_steps
 
 
 def sqrt_features(factor: float, n_features: int) -> int:
@@ -35,17 +35,31 @@ class _SqrtRelative:
     ``max_features_factor`` and the width of the data the forest sees (after deskewing)."""
 
     def __init__(
-        self, *, max_features_factor: float = 1.0, n_estimators: int = 100, criterion: str = "gini",
-        max_depth: int | None = None, min_samples_leaf: int = 1, bootstrap: bool = True, warm_start: bool = False,
-        n_jobs: int | None = None, random_state: int | None = None,
+        self,
+        *,
+        max_features_factor: float = 1.0,
+        n_estimators: int = 100,
+        criterion: str = "gini",
+        max_depth: int | None = None,
+        min_samples_leaf: int = 1,
+        bootstrap: bool = True,
+        warm_start: bool = False,
+        n_jobs: int | None = None,
+        random_state: int | None = None,
     ) -> None:
         super().__init__(  # type: ignore[call-arg]
-            n_estimators=n_estimators, criterion=criterion, max_depth=max_depth, min_samples_leaf=min_samples_leaf,
-            bootstrap=bootstrap, warm_start=warm_start, n_jobs=n_jobs, random_state=random_state,
+            n_estimators=n_estimators,
+            criterion=criterion,
+            max_depth=max_depth,
+            min_samples_leaf=min_samples_leaf,
+            bootstrap=bootstrap,
+            warm_start=warm_start,
+            n_jobs=n_jobs,
+            random_state=random_state,
         )
         self.max_features_factor = max_features_factor
 
-    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> "_SqrtRelative":
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> _SqrtRelative:
         if not float(self.max_features_factor) > 0:
             raise ValueError(f"max_features_factor must be positive, got {self.max_features_factor!r}")
         self.max_features = sqrt_features(float(self.max_features_factor), np.shape(X)[1])
@@ -74,7 +88,23 @@ class Forest(Family):
     name = "forest"
     description = "random forest or extra trees (scikit-learn), grown in chunks of trees"
     fidelity_unit = "trees"
-    ceilings = {"max_depth": 200}
+    ceilings: ClassVar[dict[str, int]] = {"max_depth": 200}
+    hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = (
+        *PREPROCESSING,
+        Hyperparameter("kind", str, "random_forest", "RandomForestClassifier (extra_trees: ExtraTreesClassifier)"),
+        Hyperparameter("n_estimators", int, 100, "RandomForestClassifier(n_estimators=100)"),
+        Hyperparameter("criterion", str, "gini", "RandomForestClassifier(criterion='gini')"),
+        Hyperparameter("max_features_factor", float, 1.0, "RandomForestClassifier(max_features='sqrt')"),
+        Hyperparameter(
+            "max_features",
+            (float, int, str),
+            None,
+            "unset: max_features_factor decides; scikit-learn's own max_features (older spaces) replaces it",
+        ),
+        Hyperparameter("max_depth", int, None, "RandomForestClassifier(max_depth=None): no depth limit"),
+        Hyperparameter("min_samples_leaf", int, 1, "RandomForestClassifier(min_samples_leaf=1)"),
+        Hyperparameter("bootstrap", bool, True, "RandomForestClassifier(bootstrap=True); unset, extra trees get their own False"),
+    )
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
         kind = params.get("kind", "random_forest")

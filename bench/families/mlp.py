@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from bench.families.base import Family, register_family
-from bench.families.torch_estimator import TorchClassifier, TorchFamily
+from bench.families.base import Hyperparameter, register_family
+from bench.families.torch_estimator import TorchClassifier, TorchFamily, training_hyperparameters
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,20 @@ class MlpSpec:
 
 
 @register_family
-class Mlp(TorchFamily, Family):
+class Mlp(TorchFamily):
     name = "mlp"
     description = "PyTorch MLP (ReLU, optional batch norm and dropout; AdamW or SGD, one report per epoch)"
     max_epochs = 40
-    ceilings = {"hidden_units": 8192, "layers": 8, "batch_size": 8192}
+    ceilings: ClassVar[dict[str, int]] = {"hidden_units": 8192, "layers": 8, "batch_size": 8192}
+    #: No library default exists: the plain net is scikit-learn MLPClassifier()'s shape (one
+    #: hidden layer of ReLU units, here 128), with neither dropout nor batch norm.
+    hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = (
+        Hyperparameter("hidden_units", int, 128, "one hidden layer of 128 units (MLPClassifier()'s shape, 100 there)"),
+        Hyperparameter("layers", int, 1, "one hidden layer, as MLPClassifier()"),
+        Hyperparameter("dropout", float, 0.0, "no dropout"),
+        Hyperparameter("batch_norm", bool, False, "no batch norm"),
+        *training_hyperparameters(epochs=20),
+    )
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> TorchClassifier:
         spec = MlpSpec(

@@ -12,7 +12,19 @@ from scipy import ndimage
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
 
+from bench.families.base import Hyperparameter
+
 SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler}
+
+#: The parameter :func:`deskew_images` answers to (LightGBM reads it alone).
+DESKEW = Hyperparameter("deskew", bool, False, "the pixels as given (no deskewing)")
+#: The parameters :func:`preprocessing_steps` reads; each default is "no such step", as the
+#: library's estimator used alone on the [0, 1] pixels.
+PREPROCESSING = (
+    DESKEW,
+    Hyperparameter("scaler", str, "none", "the [0, 1] pixels as given (no scaler)"),
+    Hyperparameter("pca_variance", float, 0.0, "no PCA (every pixel)"),
+)
 
 #: Deskewed arrays kept per process, by content: a search feeds the same training subsets and
 #: validation set to every trial on a worker, and hashing them costs a tenth of deskewing.
@@ -24,7 +36,7 @@ def deskew_images(X: np.ndarray) -> np.ndarray:
     """:func:`deskew` with a small per-process cache keyed by the array's content; the result
     is read-only, so no later step can change what the next trial gets."""
     X = np.ascontiguousarray(X)
-    key = hashlib.sha1(memoryview(X).cast("B"), usedforsecurity=False).digest() + repr((X.shape, X.dtype.str)).encode()
+    key = hashlib.sha1(X.data.cast("B"), usedforsecurity=False).digest() + repr((X.shape, X.dtype.str)).encode()
     if key in _deskewed:
         _deskewed.move_to_end(key)
         return _deskewed[key]
@@ -45,7 +57,7 @@ def deskew(X: np.ndarray) -> np.ndarray:
     image's centre, by bilinear interpolation. Stateless, so fit and predict see the same map.
     """
     X = np.asarray(X)
-    side = int(round(X.shape[1] ** 0.5))
+    side = round(X.shape[1] ** 0.5)
     if side * side != X.shape[1]:
         raise ValueError(f"deskew needs square images; {X.shape[1]} features is not a square")
     rows, cols = (grid.ravel().astype(np.float64) for grid in np.mgrid[:side, :side])

@@ -38,12 +38,12 @@ def nested_subsets(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> li
     floor = max(MIN_ROWS, MIN_ROWS_PER_CLASS * n_classes)
     stages: list[tuple[int, np.ndarray]] = [(100, np.arange(n))]
     for fraction in sorted(fractions, reverse=True):
-        size = int(round(fraction * n))
+        size = round(fraction * n)
         if fraction >= 1.0 or size < floor:
             continue
         larger = stages[0][1]
         keep, _ = train_test_split(larger, train_size=size, stratify=y[larger], random_state=seed)
-        stages.insert(0, (int(round(100 * fraction)), np.sort(keep)))
+        stages.insert(0, (round(100 * fraction), np.sort(keep)))
     return stages
 
 

@@ -10,14 +10,14 @@ exactly ``SVC()``'s default.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
-from bench.families.base import register_family
-from bench.families.preprocess import preprocessing_steps
+from bench.families.base import Hyperparameter, register_family
+from bench.families.preprocess import PREPROCESSING, preprocessing_steps
 from bench.families.subsets import RowFidelity
 
 
@@ -39,13 +39,20 @@ class ScaledGammaSVC(SVC):
     """
 
     def __init__(
-        self, *, gamma_factor: float = 1.0, C: float = 1.0, kernel: str = "rbf", degree: int = 3, coef0: float = 0.0,
-        cache_size: float = 200, random_state: int | None = None,
+        self,
+        *,
+        gamma_factor: float = 1.0,
+        C: float = 1.0,
+        kernel: str = "rbf",
+        degree: int = 3,
+        coef0: float = 0.0,
+        cache_size: float = 200,
+        random_state: int | None = None,
     ) -> None:
         super().__init__(C=C, kernel=kernel, degree=degree, coef0=coef0, cache_size=cache_size, random_state=random_state)
         self.gamma_factor = gamma_factor
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "ScaledGammaSVC":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> ScaledGammaSVC:
         if not float(self.gamma_factor) > 0:
             raise ValueError(f"gamma_factor must be positive, got {self.gamma_factor!r}")
         self.gamma = float(self.gamma_factor) * scale_gamma(X)
@@ -55,8 +62,22 @@ class ScaledGammaSVC(SVC):
 @register_family
 class Svm(RowFidelity):
     name = "svm"
-    ceilings = {"cache_size": 8192, "degree": 10}  # libsvm cache in MB
+    ceilings: ClassVar[dict[str, int]] = {"cache_size": 8192, "degree": 10}  # libsvm cache in MB
     description = "SVC with linear, RBF or polynomial kernel (libsvm, one-vs-one)"
+    hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = (
+        *PREPROCESSING,
+        Hyperparameter("kernel", str, "rbf", "SVC(kernel='rbf')"),
+        Hyperparameter("C", float, 1.0, "SVC(C=1.0)"),
+        Hyperparameter("gamma_factor", float, 1.0, "SVC(gamma='scale'), 1 / (n_features * X.var()) of the data the SVM sees"),
+        Hyperparameter(
+            "gamma", (float, str), None, "unset: gamma_factor sets gamma; an absolute gamma (older spaces) replaces it"
+        ),
+        Hyperparameter("degree", int, 3, "SVC(degree=3)"),
+        Hyperparameter("coef0", float, 0.0, "SVC(coef0=0.0)"),
+        Hyperparameter(
+            "cache_size", float, 500, "SVC()'s model: libsvm's kernel cache in MB changes speed only (SVC's own is 200)"
+        ),
+    )
 
     def build(self, params: dict[str, Any], *, seed: int, n_jobs: int, device: str = "cpu") -> Pipeline:
         """An absolute ``gamma`` (older spaces, hand-made configurations) is passed as is;

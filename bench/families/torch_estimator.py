@@ -20,13 +20,14 @@ import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from bench.errors import BenchInputError
+from bench.families.base import PROGRESS_RUNGS, Family, Hyperparameter, check_ceiling
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -90,10 +91,25 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     >>> # model.fit(X, y).predict(X), or: for epoch in model.fit_epochs(X, y): ...
     """
 
+    #: (optimizer, schedule, gradient scaler or None, generator) while fit_epochs is paused at a yield.
+    _live: tuple[Any, Any, Any, Any] | None
+
     def __init__(
-        self, network: NetworkSpec, *, epochs: int = 5, batch_size: int = 128, optimizer: str = "adamw",
-        lr: float = 1e-3, weight_decay: float = 1e-4, momentum: float = 0.9, schedule: str = "onecycle",
-        label_smoothing: float = 0.0, shift: int = 0, seed: int = 0, n_jobs: int = 1, device: str = "cpu",
+        self,
+        network: NetworkSpec,
+        *,
+        epochs: int = 5,
+        batch_size: int = 128,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        momentum: float = 0.9,
+        schedule: str = "onecycle",
+        label_smoothing: float = 0.0,
+        shift: int = 0,
+        seed: int = 0,
+        n_jobs: int = 1,
+        device: str = "cpu",
     ) -> None:
         self.network = network
         self.epochs = epochs
@@ -114,8 +130,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         import torch
 
         if _choice("optimizer", self.optimizer, OPTIMIZERS) == "sgd":
-            return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, nesterov=self.momentum > 0,
-                                   weight_decay=self.weight_decay)
+            return torch.optim.SGD(
+                parameters, lr=self.lr, momentum=self.momentum, nesterov=self.momentum > 0, weight_decay=self.weight_decay
+            )
         return torch.optim.AdamW(parameters, lr=self.lr, weight_decay=self.weight_decay)
 
     def _make_schedule(self, optimizer: Any, total_steps: int) -> Any:
@@ -137,8 +154,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
     # ------------------------------------------------------------------ fitting
-    def fit_epochs(self, X: np.ndarray, y: np.ndarray, resume: dict[str, Any] | None = None,
-                   report_at: tuple[float, ...] = ()) -> Iterator[float]:
+    def fit_epochs(
+        self, X: np.ndarray, y: np.ndarray, resume: dict[str, Any] | None = None, report_at: tuple[float, ...] = ()
+    ) -> Iterator[float]:
         """Train for ``epochs`` epochs, yielding the number of epochs done after each, and the
         (fractional) epochs done at the first step past each fraction of the plan in ``report_at``.
 
@@ -182,7 +200,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                 self.network_.train()
                 order = torch.randperm(n, generator=generator, device=device)
                 for start in starts:
-                    rows = order[start:start + batch]
+                    rows = order[start : start + batch]
                     xb = inputs[rows]
                     if int(self.shift) > 0:
                         xb = random_shift(xb, side, int(self.shift), generator)
@@ -211,16 +229,23 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         tensors, numbers and strings only, so ``torch.load(weights_only=True)`` reads it back."""
         import torch
 
-        if getattr(self, "_live", None) is None:
+        live = getattr(self, "_live", None)
+        if live is None:
             raise RuntimeError("training_state() is only available while fit_epochs() is paused at an epoch")
-        optimizer, schedule, scaler, generator = self._live
-        state = {"epoch": self.epoch_, "network": self.network_.state_dict(), "optimizer": optimizer.state_dict(),
-                 "schedule": schedule.state_dict(), "generator": generator.get_state(), "torch_rng": torch.get_rng_state()}
+        optimizer, schedule, scaler, generator = live
+        state = {
+            "epoch": self.epoch_,
+            "network": self.network_.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
         if scaler is not None:
             state["scaler"] = scaler.state_dict()
         return state
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "TorchClassifier":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> TorchClassifier:
         for _ in self.fit_epochs(X, y):
             pass
         return self
@@ -234,8 +259,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         inputs = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
         self.network_.eval()
         with torch.no_grad(), _autocast(self._amp_dtype()):
-            parts = [torch.softmax(self.network_(inputs[i:i + PREDICT_BATCH]).float(), dim=1)
-                     for i in range(0, len(inputs), PREDICT_BATCH)]
+            parts = [
+                torch.softmax(self.network_(inputs[i : i + PREDICT_BATCH]).float(), dim=1)
+                for i in range(0, len(inputs), PREDICT_BATCH)
+            ]
         proba = torch.cat(parts).cpu().numpy().astype(np.float64)
         return proba / proba.sum(axis=1, keepdims=True)
 
@@ -264,8 +291,28 @@ def _constant(step: int) -> float:
     return 1.0
 
 
-class TorchFamily:
-    """Mixin for the PyTorch families: fidelity in epochs, one report per epoch, GPU-capable."""
+def training_hyperparameters(*, epochs: int) -> tuple[Hyperparameter, ...]:
+    """What :meth:`TorchFamily.training` reads, shared by the torch families. Torch has no default
+    model, so each default is the plainest setting (the spaces' default point): AdamW at torch's
+    lr 1e-3, a constant rate, no smoothing or shifts; ``epochs`` is the family's own."""
+    return (
+        Hyperparameter("epochs", int, epochs, "the family's plain training length (one report per epoch)"),
+        Hyperparameter("batch_size", int, 64, "batches of 64 (the plain net's)"),
+        Hyperparameter("optimizer", str, "adamw", "torch.optim.AdamW"),
+        Hyperparameter("adamw_lr", float, 1e-3, "AdamW(lr=1e-3), torch's default"),
+        Hyperparameter("sgd_lr", float, 1e-3, "SGD(lr=1e-3), torch's default"),
+        Hyperparameter("lr", float, 1e-3, "the rate of an optimizer whose own (adamw_lr, sgd_lr) is unset"),
+        Hyperparameter("momentum", float, 0.9, "SGD(momentum=0.9, nesterov=True) (SGD's own is 0)"),
+        Hyperparameter("weight_decay", float, 1e-4, "weight decay 1e-4 (AdamW's own is 1e-2)"),
+        Hyperparameter("schedule", str, "constant", "a constant learning rate"),
+        Hyperparameter("label_smoothing", float, 0.0, "CrossEntropyLoss(label_smoothing=0.0)"),
+        Hyperparameter("shift", int, 0, "no random pixel shifts"),
+    )
+
+
+class TorchFamily(Family):
+    """Base of the PyTorch families: fidelity in epochs, one report per epoch, GPU-capable,
+    checkpointable (the hooks of :class:`~bench.families.base.Checkpointable`)."""
 
     fidelity_unit = "epochs"
     uses_gpu = True
@@ -273,20 +320,17 @@ class TorchFamily:
     schedule_bound = True  # one-cycle and cosine schedules span the planned epochs
     libraries = ("torch",)
     #: Most epochs a configuration may ask for: the early-stopping horizon.
-    max_epochs: int = 30
+    max_epochs: ClassVar[int] = 30
 
     def max_steps(self) -> int:
         return self.max_epochs
 
     def max_fidelity(self, params: dict[str, Any]) -> int:
-        from bench.families.base import check_ceiling
+        return check_ceiling(self.name, "epochs", int(params.get("epochs", 5)), self.max_epochs)
 
-        return check_ceiling(self.name, "epochs", int(params.get("epochs", 5)), self.max_epochs)  # type: ignore[attr-defined]
-
-    def fit_stages(self, model: TorchClassifier, X: np.ndarray, y: np.ndarray,
-                   resume: dict[str, Any] | None = None) -> Iterator[float]:
-        from bench.families.base import PROGRESS_RUNGS
-
+    def fit_stages(
+        self, model: TorchClassifier, X: np.ndarray, y: np.ndarray, resume: dict[str, Any] | None = None
+    ) -> Iterator[float]:
         yield from model.fit_epochs(X, y, resume=resume, report_at=PROGRESS_RUNGS)
 
     def save_state(self, model: TorchClassifier, path: Path) -> None:

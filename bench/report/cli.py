@@ -23,25 +23,49 @@ FORMATS = ("html", "png", "svg")
 def add_report_parser(commands: Any) -> argparse.ArgumentParser:
     """Add the ``report`` subcommand to ``commands`` (argparse subparsers)."""
     report = commands.add_parser(
-        "report", help="write one HTML report (or static figures) over one or many run folders",
+        "report",
+        help="write one HTML report (or static figures) over one or many run folders",
         description="Combine the run folders found under the paths given into one self-contained HTML report "
-                    "(leaderboard, search histories, parameter effects, dataset images), or write its figures as "
-                    "PNG or SVG files. Reads only what is inside the run folders and what you pass here; never "
-                    "downloads.")
-    report.add_argument("results", nargs="*", type=Path, default=[Path("results")], metavar="PATH",
-                        help="run folders or results roots (default: results)")
-    report.add_argument("--output", "-o", type=Path, metavar="PATH",
-                        help="HTML file to write, or the folder for --format png|svg "
-                             "(default: report.html or figures/ in the run folder or the first root given)")
+        "(leaderboard, search histories, parameter effects, dataset images), or write its figures as "
+        "PNG or SVG files. Reads only what is inside the run folders and what you pass here; never "
+        "downloads.",
+    )
+    report.add_argument(
+        "results",
+        nargs="*",
+        type=Path,
+        default=[Path("results")],
+        metavar="PATH",
+        help="run folders or results roots (default: results)",
+    )
+    report.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="PATH",
+        help="HTML file to write, or the folder for --format png|svg "
+        "(default: report.html or figures/ in the run folder or the first root given)",
+    )
     report.add_argument("--title", default="bench report", help="the page's title")
-    report.add_argument("--format", choices=FORMATS, default="html",
-                        help="html (default; self-contained, works offline) or png/svg figure files (needs kaleido)")
-    report.add_argument("--data-dir", type=Path, metavar="DIR",
-                        help="folder with the datasets' IDX files for the images (a run's own --data-dir is used only "
-                             "inside its folder; nothing is downloaded)")
-    report.add_argument("--space-dir", type=Path, metavar="DIR",
-                        help="folder of <family>.yaml search spaces the runs used (else the files inside each run "
-                             "folder, else the shipped ones)")
+    report.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="html",
+        help="html (default; self-contained, works offline) or png/svg figure files (needs kaleido)",
+    )
+    report.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder with the datasets' IDX files for the images (a run's own --data-dir is used only "
+        "inside its folder; nothing is downloaded)",
+    )
+    report.add_argument(
+        "--space-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder of <family>.yaml search spaces the runs used (else the files inside each run folder, else the shipped ones)",
+    )
     return report
 
 
@@ -82,7 +106,9 @@ def confined(results: Any, data_dir: Path | None = None, space_dir: Path | None 
                 elif source and inside(source, folder):
                     path = Path(os.path.realpath(folder / source))
                     if check_regular(path, f"search space {family!r} of run {run_id}").st_size > MAX_JSON_BYTES:
-                        raise BenchInputError(f"search space {family!r} of run {run_id} ({path}) is larger than {human(MAX_JSON_BYTES)}")
+                        raise BenchInputError(
+                            f"search space {family!r} of run {run_id} ({path}) is larger than {human(MAX_JSON_BYTES)}"
+                        )
                     kept[family] = str(path)
             copy["search_spaces"] = kept
         manifests[run_id] = copy

@@ -149,7 +149,8 @@ def confusions(results: Results) -> list[Confusion]:
     if done.empty or "confusion_matrix" not in done:
         return []
     out = []
-    for (dataset, family), group in done.dropna(subset=["confusion_matrix"]).groupby(["dataset", "family"], sort=False):
+    for (dataset_key, family_key), group in done.dropna(subset=["confusion_matrix"]).groupby(["dataset", "family"], sort=False):
+        dataset, family = str(dataset_key), str(family_key)  # text columns (bench.safe_io checks them)
         matrices = [np.asarray(json.loads(m)) for m in group["confusion_matrix"]]
         if len({m.shape for m in matrices}) != 1:
             continue
@@ -209,5 +210,9 @@ def reproduction_samples(results: Results, limit: int = 5) -> dict[str, pd.DataF
         samples = table[table["run_id"] == run_id]
         if {"pixels", "label", "index", "height", "width"} <= set(samples.columns) and not samples.empty:
             sort = [c for c in ("position",) if c in samples]
-            out[run_id] = samples.sort_values(sort).drop_duplicates("index").head(limit) if sort else samples.drop_duplicates("index").head(limit)
+            out[run_id] = (
+                samples.sort_values(sort).drop_duplicates("index").head(limit)
+                if sort
+                else samples.drop_duplicates("index").head(limit)
+            )
     return out

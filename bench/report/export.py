@@ -54,12 +54,17 @@ def export_figures(sections: list[Section], folder: Path, fmt: str, scale: float
         pio.defaults.plotlyjs = str(bundled)
         try:
             pio.write_images(
-                [item.figure for item in items], paths, format=fmt, scale=scale,
+                [item.figure for item in items],
+                paths,
+                format=fmt,
+                scale=scale,
                 width=[1100 if item.wide else 800 for item in items],
                 height=[int(item.figure.layout.height or 420) for item in items],
             )
         except RuntimeError as exc:  # Kaleido present but no browser to drive
-            raise BenchInputError(f"--format {fmt}: static export failed: {str(exc).strip().splitlines()[0]}; {INSTALL_HINT}") from None
+            raise BenchInputError(
+                f"--format {fmt}: static export failed: {str(exc).strip().splitlines()[0]}; {INSTALL_HINT}"
+            ) from None
         finally:
             pio.defaults.plotlyjs = previous
     return paths

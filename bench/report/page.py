@@ -15,8 +15,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 #: Plotly's own links (Chart Studio, plotly.com logo) stay off: nothing on the page goes online.
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True,
-                 "toImageButtonOptions": {"format": "png", "scale": 2}}
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
 @dataclass
@@ -63,8 +62,14 @@ def figures(sections: list[Section]) -> list[Figure]:
 
 def _block(block: Block) -> str:
     if isinstance(block, Figure):
-        div = pio.to_html(block.figure, full_html=False, include_plotlyjs=False, div_id=f"fig-{block.slug}",
-                          config=PLOTLY_CONFIG, default_height=f"{block.figure.layout.height or 420}px")
+        div = pio.to_html(
+            block.figure,
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"fig-{block.slug}",
+            config=PLOTLY_CONFIG,
+            default_height=f"{block.figure.layout.height or 420}px",
+        )
         return f"<div class='figure{' wide' if block.wide else ''}'>{div}</div>"
     if isinstance(block, Html):
         return f"<div class='block wide'>{block.markup}</div>"
@@ -90,8 +95,10 @@ table.manifest pre{margin:0;font-size:.95em;white-space:pre-wrap} details{margin
 
 
 # Figures are drawn while the page is still parsing; once everything is laid out, fit each to its box.
-RESIZE = ("window.addEventListener('load', function () {"
-          " document.querySelectorAll('.plotly-graph-div').forEach(function (d) { Plotly.Plots.resize(d); }); });")
+RESIZE = (
+    "window.addEventListener('load', function () {"
+    " document.querySelectorAll('.plotly-graph-div').forEach(function (d) { Plotly.Plots.resize(d); }); });"
+)
 
 
 def render_page(title: str, subtitle: str, sections: list[Section]) -> str:

@@ -26,8 +26,9 @@ _EPS = 1e-9
 COLUMNS = ["dataset", "family", "first_rung", "trials", "spearman_rho", "flagged", "note"]
 TOO_FEW = f"not enough trials (n < {MIN_TRIALS})"
 ONE_REPORT = "one report per trial: no intermediate scores, nothing to stop early"
-FLAGGED = (f"below {FLAG_BELOW}: the first rung ranks trials unlike full training, "
-           "so trials pruned there may have been judged unfairly")
+FLAGGED = (
+    f"below {FLAG_BELOW}: the first rung ranks trials unlike full training, so trials pruned there may have been judged unfairly"
+)
 
 
 def schedule_bound(family: str) -> bool:
@@ -56,8 +57,10 @@ def rung_scores(history: pd.DataFrame) -> pd.DataFrame:
     keys = _trial_keys(history)
     if history.empty or not needed <= set(history.columns):
         return pd.DataFrame(columns=[*keys, "first", "full"])
-    frame = history.assign(progress=pd.to_numeric(history["progress"], errors="coerce"),
-                           val_accuracy=pd.to_numeric(history["val_accuracy"], errors="coerce"))
+    frame = history.assign(
+        progress=pd.to_numeric(history["progress"], errors="coerce"),
+        val_accuracy=pd.to_numeric(history["val_accuracy"], errors="coerce"),
+    )
     frame = frame.dropna(subset=["val_accuracy"]).sort_values([*keys, "step"], kind="stable")
     bound = frame["family"].map({f: schedule_bound(f) for f in frame["family"].unique()}).astype(bool)
     at_rung = (bound & (frame["progress"] >= FIRST_RUNG_PROGRESS - _EPS)) | (~bound & (frame["step"] == 1))
@@ -94,17 +97,35 @@ def rank_correlations(history: pd.DataFrame) -> pd.DataFrame:
     for (dataset, family), _ in history.groupby(["dataset", "family"], sort=False):
         mine = pairs[(pairs["dataset"] == dataset) & (pairs["family"] == family)]
         rho, note = _correlation(mine, history[(history["dataset"] == dataset) & (history["family"] == family)])
-        rows.append({"dataset": dataset, "family": family, "first_rung": first_rung_label(family), "trials": len(mine),
-                     "spearman_rho": rho, "flagged": bool(rho < FLAG_BELOW), "note": note})
+        rows.append(
+            {
+                "dataset": dataset,
+                "family": family,
+                "first_rung": first_rung_label(str(family)),
+                "trials": len(mine),
+                "spearman_rho": rho,
+                "flagged": bool(rho < FLAG_BELOW),
+                "note": note,
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 #: Headers of :func:`display`'s columns, for the report's table.
-HEADERS = {"dataset": "dataset", "family": "family", "first_rung": "first rung", "trials": "trials reaching both",
-           "spearman_rho": "Spearman ρ", "note": "note"}
+HEADERS = {
+    "dataset": "dataset",
+    "family": "family",
+    "first_rung": "first rung",
+    "trials": "trials reaching both",
+    "spearman_rho": "Spearman ρ",
+    "note": "note",
+}
 
 
 def display(rows: pd.DataFrame) -> pd.DataFrame:
     """``rank_correlations`` as text cells (unescaped): a flagged rho carries a visible ⚠."""
-    rho = ["-" if pd.isna(r) else f"⚠ {r:.2f}" if flagged else f"{r:.2f}" for r, flagged in zip(rows["spearman_rho"], rows["flagged"])]
+    rho = [
+        "-" if pd.isna(r) else f"⚠ {r:.2f}" if flagged else f"{r:.2f}"
+        for r, flagged in zip(rows["spearman_rho"], rows["flagged"], strict=True)
+    ]
     return rows.assign(spearman_rho=rho, trials=rows["trials"].astype(str), note=rows["note"].replace("", "-"))

@@ -20,8 +20,8 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from bench.errors import BenchInputError
-from bench.safe_io import read_text
 from bench.report.data import param_columns
+from bench.safe_io import read_text
 from bench.space import Param, SearchSpace, load_space, parse_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # a rebuilt study is not news
@@ -43,9 +43,11 @@ def space_for(family: str, manifests: list[dict[str, Any]]) -> SearchSpace | Non
 
 def _from_param(param: Param) -> BaseDistribution | None:
     if param.type == "float":
-        return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
+        low, high = param.bounds
+        return FloatDistribution(low, high, log=param.log, step=param.step)
     if param.type == "int":
-        return IntDistribution(int(param.low), int(param.high), log=param.log, step=int(param.step or 1))
+        low, high = param.bounds
+        return IntDistribution(int(low), int(high), log=param.log, step=int(param.step or 1))
     if param.type == "categorical":
         return CategoricalDistribution(list(param.choices))
     return None  # fixed: not searched
@@ -67,12 +69,13 @@ def _inferred(values: pd.Series) -> BaseDistribution | None:
 def _native(distribution: BaseDistribution, value: Any) -> Any:
     """A table value (numbers come back as floats, categories may come back as text) for Optuna."""
     if isinstance(distribution, IntDistribution):
-        return int(round(float(value)))
+        return round(float(value))
     if isinstance(distribution, FloatDistribution):
         return float(value)
-    for choice in distribution.choices:
-        if choice == value or str(choice) == str(value):
-            return choice
+    if isinstance(distribution, CategoricalDistribution):
+        for choice in distribution.choices:
+            if choice == value or str(choice) == str(value):
+                return choice
     raise ValueError(value)
 
 
@@ -171,7 +174,7 @@ def branches(completed: pd.DataFrame, space: SearchSpace | None) -> list[tuple[s
         out = []
         for values, group in completed.groupby([keys[c] for c in keys.columns], sort=True):
             values = values if isinstance(values, tuple) else (values,)
-            parts = [f"{p} = {v}" for p, v in zip(parents, values) if v != INACTIVE]
+            parts = [f"{p} = {v}" for p, v in zip(parents, values, strict=True) if v != INACTIVE]
             out.append((", ".join(parts) or "no condition met", group))
         return out
     sometimes = [c for c in param_columns(completed) if completed[c].isna().any()]
@@ -181,7 +184,7 @@ def branches(completed: pd.DataFrame, space: SearchSpace | None) -> list[tuple[s
     out = []
     for pattern, group in completed.groupby([present[c] for c in sometimes], sort=True):
         pattern = pattern if isinstance(pattern, tuple) else (pattern,)
-        names = [c.removeprefix("params_") for c, has in zip(sometimes, pattern) if has]
+        names = [c.removeprefix("params_") for c, has in zip(sometimes, pattern, strict=True) if has]
         missing = [c.removeprefix("params_") for c in sometimes]
         out.append((f"trials with {', '.join(names)}" if names else f"trials without {', '.join(missing)}", group))
     return out
@@ -199,8 +202,9 @@ def _branch(label: str, trials: pd.DataFrame, space: SearchSpace | None, seed: i
     return Branch(label, len(trials), importances(rebuild_study(trials, space), seed=seed, params=params))
 
 
-def branch_importances(trials: pd.DataFrame, space: SearchSpace | None, seed: int = 0,
-                       min_trials: int = MIN_BRANCH_TRIALS) -> tuple[list[Branch], list[str]]:
+def branch_importances(
+    trials: pd.DataFrame, space: SearchSpace | None, seed: int = 0, min_trials: int = MIN_BRANCH_TRIALS
+) -> tuple[list[Branch], list[str]]:
     """Importances over all completed trials (the parameters they share), then within each branch
     of the conditions (its conditional parameters included), and why any branch was left out.
 

@@ -35,36 +35,69 @@ def leaderboard_table(board: pd.DataFrame) -> str:
     cells["published_source"] = [fmt("published_source", s) for s in board["published_source"]]
     cells["published_protocol"] = [
         "-" if pd.isna(accuracy) else ("same protocol" if comparable else fmt("published_note", note))
-        for accuracy, comparable, note in zip(board["published_accuracy"], board["published_comparable"], board["published_note"])
+        for accuracy, comparable, note in zip(
+            board["published_accuracy"], board["published_comparable"], board["published_note"], strict=True
+        )
     ]
-    headers = {"dataset": "dataset", **COLUMNS, "protocol": "protocol", **HTML_EXTRA,
-               "published_source": "baseline source", "published_protocol": "published protocol"}
+    headers = {
+        "dataset": "dataset",
+        **COLUMNS,
+        "protocol": "protocol",
+        **HTML_EXTRA,
+        "published_source": "baseline source",
+        "published_protocol": "published protocol",
+    }
     if board["dataset"].nunique() <= 1:
         headers.pop("dataset")
     if board["protocol"].nunique() <= 1:
         headers.pop("protocol")
-    tips = pd.DataFrame({"published_source": board["published_citation"], "published_protocol": board["published_protocol"],
-                         "protocol": board["protocol"]}, index=board.index)
+    tips = pd.DataFrame(
+        {
+            "published_source": board["published_citation"],
+            "published_protocol": board["published_protocol"],
+            "protocol": board["protocol"],
+        },
+        index=board.index,
+    )
     table = html_table(cells, headers, css="grid board", titles=tips)
     explained = "".join(f"<li>{html.escape(n)}</li>" for n in notes(board))
     return table + (f"<ul class='notes'>{explained}</ul>" if explained else "")
 
 
 REPRODUCTION_HEADERS = {
-    "dataset": "dataset", "classifier": "classifier", "published_accuracy": "published", "test_accuracy": "reproduced",
-    "test_accuracy_std": "± std", "difference": "difference", "verdict": "verdict", "source": "source", "baseline_id": "baseline",
+    "dataset": "dataset",
+    "classifier": "classifier",
+    "published_accuracy": "published",
+    "test_accuracy": "reproduced",
+    "test_accuracy_std": "± std",
+    "difference": "difference",
+    "verdict": "verdict",
+    "source": "source",
+    "baseline_id": "baseline",
 }
 
 
 def reproduction_table(rows: pd.DataFrame) -> str:
     """Published vs reproduced accuracy, row by row, as ``bench reproduce`` wrote them."""
     headers = {c: h for c, h in REPRODUCTION_HEADERS.items() if c in rows}
-    cells = pd.DataFrame({c: [fmt("published_difference" if c == "difference" else c, v) for v in rows[c]] for c in headers},
-                         index=rows.index)
+    cells = pd.DataFrame(
+        {c: [fmt("published_difference" if c == "difference" else c, v) for v in rows[c]] for c in headers}, index=rows.index
+    )
     return html_table(cells, headers, css="grid board")
 
 
-MANIFEST_FIELDS = ("run_id", "name", "kind", "status", "command", "git_revision", "started_at", "finished_at", "seeds", "families")
+MANIFEST_FIELDS = (
+    "run_id",
+    "name",
+    "kind",
+    "status",
+    "command",
+    "git_revision",
+    "started_at",
+    "finished_at",
+    "seeds",
+    "families",
+)
 
 
 def _scalar(value: Any) -> bool:
@@ -84,14 +117,23 @@ def _value(value: Any) -> str:
 
 def manifest_html(manifest: dict[str, Any]) -> str:
     """One run's manifest: command, versions, hardware, seeds, dataset and its checksums."""
-    dataset = manifest.get("dataset") if isinstance(manifest.get("dataset"), dict) else {"name": manifest.get("dataset")}
+    recorded = manifest.get("dataset")
+    dataset = recorded if isinstance(recorded, dict) else {"name": recorded}
     options = manifest.get("options") or {}
     fields: list[tuple[str, Any]] = [(k, manifest[k]) for k in MANIFEST_FIELDS if manifest.get(k) not in (None, "", [])]
-    fields += [(f"option {k}", options[k]) for k in ("sampler", "trials", "time_budget_s", "scheduler", "train_size") if options.get(k) is not None]
     fields += [
-        ("dataset", dataset.get("name")), ("dataset source", dataset.get("source")), ("split sizes", dataset.get("sizes")),
+        (f"option {k}", options[k])
+        for k in ("sampler", "trials", "time_budget_s", "scheduler", "train_size")
+        if options.get(k) is not None
+    ]
+    fields += [
+        ("dataset", dataset.get("name")),
+        ("dataset source", dataset.get("source")),
+        ("split sizes", dataset.get("sizes")),
         ("dataset checksums (SHA-256)", dataset.get("checksums_sha256")),
-        ("versions", manifest.get("versions")), ("hardware", manifest.get("hardware")), ("cluster", manifest.get("cluster")),
+        ("versions", manifest.get("versions")),
+        ("hardware", manifest.get("hardware")),
+        ("cluster", manifest.get("cluster")),
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_value(v)}</td></tr>" for k, v in fields if v not in (None, "", {}, []))
     label = " · ".join(str(manifest[k]) for k in ("run_id", "name", "kind") if manifest.get(k))

@@ -15,18 +15,41 @@ import pandas as pd
 from bench.leaderboard import fmt
 from bench.stats import wilson_interval
 
-COLUMNS = ["dataset", "family", "protocol", "n", "default_test_accuracy", "test_accuracy", "tuning_gain", "p_text",
-           "selected", "test_total", "default_low", "default_high", "tuned_low", "tuned_high"]
+COLUMNS = [
+    "dataset",
+    "family",
+    "protocol",
+    "n",
+    "default_test_accuracy",
+    "test_accuracy",
+    "tuning_gain",
+    "p_text",
+    "selected",
+    "test_total",
+    "default_low",
+    "default_high",
+    "tuned_low",
+    "tuned_high",
+]
 
 #: Board columns read here.
-_BOARD = ["protocol", "n", "tuning_gain", "tuning_p_value", "tuning_p_seed", "selected", "test_total", "test_wilson_low",
-          "test_wilson_high"]
+_BOARD = [
+    "protocol",
+    "n",
+    "tuning_gain",
+    "tuning_p_value",
+    "tuning_p_seed",
+    "selected",
+    "test_total",
+    "test_wilson_low",
+    "test_wilson_high",
+]
 
 
 def _default_interval(accuracy: float, total: float) -> tuple[float, float]:
     if pd.isna(accuracy) or pd.isna(total) or total <= 0:
         return math.nan, math.nan
-    return wilson_interval(int(round(accuracy * total)), int(total))
+    return wilson_interval(round(accuracy * total), int(total))
 
 
 def _p_text(row: pd.Series) -> str:
@@ -45,13 +68,23 @@ def default_vs_tuned(board: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=COLUMNS)
     rows = rows.reindex(columns=list(dict.fromkeys([*rows.columns, *_BOARD])))  # a board from older tables lacks some
     total = pd.to_numeric(rows["test_total"], errors="coerce")
-    default = [_default_interval(a, t) for a, t in zip(rows["default_test_accuracy"].astype(float), total)]
-    return pd.DataFrame({
-        "dataset": rows["dataset"], "family": rows["family"], "protocol": rows["protocol"], "n": rows["n"],
-        "default_test_accuracy": rows["default_test_accuracy"].astype(float), "test_accuracy": rows["test_accuracy"].astype(float),
-        "tuning_gain": pd.to_numeric(rows["tuning_gain"], errors="coerce"), "p_text": [_p_text(r) for _, r in rows.iterrows()],
-        "selected": rows["selected"].fillna("-").astype(str), "test_total": total,
-        "default_low": [d[0] for d in default], "default_high": [d[1] for d in default],
-        "tuned_low": pd.to_numeric(rows["test_wilson_low"], errors="coerce"),
-        "tuned_high": pd.to_numeric(rows["test_wilson_high"], errors="coerce"),
-    }, columns=COLUMNS).reset_index(drop=True)
+    default = [_default_interval(a, t) for a, t in zip(rows["default_test_accuracy"].astype(float), total, strict=True)]
+    return pd.DataFrame(
+        {
+            "dataset": rows["dataset"],
+            "family": rows["family"],
+            "protocol": rows["protocol"],
+            "n": rows["n"],
+            "default_test_accuracy": rows["default_test_accuracy"].astype(float),
+            "test_accuracy": rows["test_accuracy"].astype(float),
+            "tuning_gain": pd.to_numeric(rows["tuning_gain"], errors="coerce"),
+            "p_text": [_p_text(r) for _, r in rows.iterrows()],
+            "selected": rows["selected"].fillna("-").astype(str),
+            "test_total": total,
+            "default_low": [d[0] for d in default],
+            "default_high": [d[1] for d in default],
+            "tuned_low": pd.to_numeric(rows["test_wilson_low"], errors="coerce"),
+            "tuned_high": pd.to_numeric(rows["test_wilson_high"], errors="coerce"),
+        },
+        columns=COLUMNS,
+    ).reset_index(drop=True)

@@ -14,8 +14,11 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "Plan": "bench.reproduce.plan", "PlannedRow": "bench.reproduce.plan", "make_plan": "bench.reproduce.plan",
-    "ReproduceOptions": "bench.reproduce.runner", "Reproduction": "bench.reproduce.runner",
+    "Plan": "bench.reproduce.plan",
+    "PlannedRow": "bench.reproduce.plan",
+    "make_plan": "bench.reproduce.plan",
+    "ReproduceOptions": "bench.reproduce.runner",
+    "Reproduction": "bench.reproduce.runner",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -21,22 +21,45 @@ DESCRIPTION = (
 
 def add_parser(subcommands: Any) -> argparse.ArgumentParser:
     """Add the ``reproduce`` subcommand to ``subcommands`` (an argparse subparsers action)."""
-    parser = subcommands.add_parser("reproduce", help="re-run published baselines and compare, row by row",
-                                    description=DESCRIPTION)
-    parser.add_argument("--source", action="append", metavar="NAME[,NAME...]",
-                        help="baseline source, repeatable or comma-separated: notebook, zalando, sklearn-bench-mnist, "
-                             "sklearn-digits, lecun (reference only), all")
-    parser.add_argument("--dataset", action="append", metavar="NAME[,NAME...]",
-                        help="only these datasets, repeatable or comma-separated: mnist, fashion-mnist, digits "
-                             "(default: every one the source publishes)")
-    parser.add_argument("--only", action="append", metavar="PATTERN",
-                        help="shell wildcard over row ids and classifier names, e.g. 'DecisionTree*' or 'knn-*' (repeatable)")
-    parser.add_argument("--repeats", type=int, metavar="N",
-                        help="repeats per row; repeat i uses seed i (default: the source's protocol)")
+    parser = subcommands.add_parser(
+        "reproduce", help="re-run published baselines and compare, row by row", description=DESCRIPTION
+    )
+    parser.add_argument(
+        "--source",
+        action="append",
+        metavar="NAME[,NAME...]",
+        help="baseline source, repeatable or comma-separated: notebook, zalando, sklearn-bench-mnist, "
+        "sklearn-digits, lecun (reference only), all",
+    )
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        metavar="NAME[,NAME...]",
+        help="only these datasets, repeatable or comma-separated: mnist, fashion-mnist, digits "
+        "(default: every one the source publishes)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="PATTERN",
+        help="shell wildcard over row ids and classifier names, e.g. 'DecisionTree*' or 'knn-*' (repeatable)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, metavar="N", help="repeats per row; repeat i uses seed i (default: the source's protocol)"
+    )
     parser.add_argument("--list", action="store_true", help="list sources (or, with --source, their rows) and exit")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="folder with the dataset's IDX files (else $BENCH_DATA_DIR, cache, system dirs, download)")
-    parser.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR", help="where run folders go (default ./results)")
-    parser.add_argument("--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS or a new local instance)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder with the dataset's IDX files (else $BENCH_DATA_DIR, cache, system dirs, download)",
+    )
+    parser.add_argument(
+        "--results-dir", type=Path, default=Path("results"), metavar="DIR", help="where run folders go (default ./results)"
+    )
+    parser.add_argument(
+        "--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS or a new local instance)"
+    )
     parser.add_argument("--name", help="a label for the run, kept in the manifest and the run folder's name")
     return parser
 
@@ -73,18 +96,28 @@ def run(args: argparse.Namespace) -> int:
     if not plan.rows:
         return 0
     options = ReproduceOptions(
-        sources=plan.sources, datasets=args.dataset, only=args.only, repeats=args.repeats, data_dir=args.data_dir,
-        results_dir=args.results_dir, address=args.address, name=args.name,
+        sources=plan.sources,
+        datasets=args.dataset,
+        only=args.only,
+        repeats=args.repeats,
+        data_dir=args.data_dir,
+        results_dir=args.results_dir,
+        address=args.address,
+        name=args.name,
         command=shlex.join([*shlex.split(getattr(args, "prog", "python -m bench")), *getattr(args, "argv", sys.argv[1:])]),
     )
     reproduction = Reproduction(options, plan)
     log = Console(stderr=True)
-    log.print(f"reproduce [bold]{reproduction.run_id}[/]: {len(plan.rows)} row(s), {len(reproduction.jobs)} task(s) "
-              f"on {', '.join(plan.datasets)}")
+    log.print(
+        f"reproduce [bold]{reproduction.run_id}[/]: {len(plan.rows)} row(s), {len(reproduction.jobs)} task(s) "
+        f"on {', '.join(plan.datasets)}"
+    )
 
     def progress(trial: dict[str, Any], done: int, total: int) -> None:
         score = f"{trial['test_accuracy']:.4f}" if trial["status"] == "completed" else f"failed: {trial['error']}"
-        log.print(f"  [{done}/{total}] {trial['source']} {trial['dataset']} {trial['baseline_id']} repeat {trial['repeat']}: {score}")
+        log.print(
+            f"  [{done}/{total}] {trial['source']} {trial['dataset']} {trial['baseline_id']} repeat {trial['repeat']}: {score}"
+        )
 
     run_dir = reproduction.execute(on_result=progress)
     final = reproduction.final_frame()

@@ -81,19 +81,31 @@ def load_raw(dataset: str, data_dir: Path | None = None) -> RawData:
         digest = hashlib.sha256(X.tobytes() + raw.target.astype(np.uint8).tobytes()).hexdigest()
         empty = np.empty((0, X.shape[1]), dtype=np.uint8)
         return RawData(
-            name="digits", X_train=X, y_train=raw.target.astype(np.int64), X_test=empty,
-            y_test=np.empty(0, dtype=np.int64), max_value=16, image_shape=(8, 8),
+            name="digits",
+            X_train=X,
+            y_train=raw.target.astype(np.int64),
+            X_test=empty,
+            y_test=np.empty(0, dtype=np.int64),
+            max_value=16,
+            image_shape=(8, 8),
             class_names=tuple(str(i) for i in range(10)),
-            checksums={"load_digits(data+target)": digest}, source="sklearn.datasets.load_digits",
+            checksums={"load_digits(data+target)": digest},
+            source="sklearn.datasets.load_digits",
         )
     from bench.datasets import get_dataset
 
     loaded = get_dataset(dataset).load(data_dir)
     return RawData(
-        name=loaded.name, X_train=to_raw_pixels(loaded.X_train), y_train=loaded.y_train,
-        X_test=to_raw_pixels(loaded.X_test), y_test=loaded.y_test, max_value=255,
-        image_shape=loaded.image_shape, class_names=loaded.class_names,
-        checksums=loaded.checksums, source=loaded.source,
+        name=loaded.name,
+        X_train=to_raw_pixels(loaded.X_train),
+        y_train=loaded.y_train,
+        X_test=to_raw_pixels(loaded.X_test),
+        y_test=loaded.y_test,
+        max_value=255,
+        image_shape=loaded.image_shape,
+        class_names=loaded.class_names,
+        checksums=loaded.checksums,
+        source=loaded.source,
     )
 
 

@@ -40,18 +40,32 @@ def reproduced_text(row: pd.Series) -> str:
 
 def results_table(final: pd.DataFrame, title: str) -> Table:
     table = Table(title=title, show_lines=False)
-    for header, justify in [("source", "left"), ("dataset", "left"), ("row", "left"), ("classifier", "left"),
-                            ("published", "right"), ("reproduced", "right"), ("difference", "right"),
-                            ("tolerance", "right"), ("verdict", "left")]:
+    for header, justify in [
+        ("source", "left"),
+        ("dataset", "left"),
+        ("row", "left"),
+        ("classifier", "left"),
+        ("published", "right"),
+        ("reproduced", "right"),
+        ("difference", "right"),
+        ("tolerance", "right"),
+        ("verdict", "left"),
+    ]:
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for _, row in final.iterrows():
         digits = _decimals(row["published_accuracy"])
         difference = "-" if _missing(row["difference"]) else f"{row['difference']:+.{digits}f}"
         style = _STYLE.get(row["verdict"], "")
         table.add_row(
-            row["source"], row["dataset"], row["baseline_id"], row["classifier"],
-            f"{row['published_accuracy']:.{digits}f}", reproduced_text(row), difference,
-            f"±{row['tolerance']:g}", f"[{style}]{row['verdict']}[/]",
+            row["source"],
+            row["dataset"],
+            row["baseline_id"],
+            row["classifier"],
+            f"{row['published_accuracy']:.{digits}f}",
+            reproduced_text(row),
+            difference,
+            f"±{row['tolerance']:g}",
+            f"[{style}]{row['verdict']}[/]",
         )
     return table
 
@@ -61,8 +75,16 @@ def references_table(rows: list[ReferenceRow], title: str) -> Table:
     for header in ("source", "dataset", "row", "classifier", "family", "preprocessing", "published", "as published"):
         table.add_column(header, justify="right" if header == "published" else "left")
     for r in rows:
-        table.add_row(r.source, r.dataset, r.baseline_id, r.classifier, r.family or "-", r.preprocessing or "-",
-                      f"{r.published:.4f}", r.published_as)
+        table.add_row(
+            r.source,
+            r.dataset,
+            r.baseline_id,
+            r.classifier,
+            r.family or "-",
+            r.preprocessing or "-",
+            f"{r.published:.4f}",
+            r.published_as,
+        )
     return table
 
 
@@ -72,9 +94,15 @@ def sources_table(sources: list[dict[str, Any]]) -> Table:
         table.add_column(header)
     for s in sources:
         datasets = sorted({d for row in s["rows"] for d in row["published"]})
-        table.add_row(s["name"], s["title"], ", ".join(datasets), str(len(s["rows"])),
-                      str(s["protocol"].get("repeats", "-")), f"±{s['tolerance']:g}",
-                      "yes" if s["rerun"] else "no (reference)")
+        table.add_row(
+            s["name"],
+            s["title"],
+            ", ".join(datasets),
+            str(len(s["rows"])),
+            str(s["protocol"].get("repeats", "-")),
+            f"±{s['tolerance']:g}",
+            "yes" if s["rerun"] else "no (reference)",
+        )
     return table
 
 
@@ -83,9 +111,25 @@ def plan_table(plan: Plan) -> Table:
     for header in ("source", "dataset", "row", "classifier", "parameters", "family", "published", "repeats"):
         table.add_column(header, justify="right" if header in ("published", "repeats") else "left")
     for r in plan.rows:
-        table.add_row(r.source, r.dataset, r.baseline_id, r.classifier, r.published_params,
-                      (r.family or "-") + (" (stand-in)" if r.stand_in else ""), f"{r.published:g}", str(r.repeats))
+        table.add_row(
+            r.source,
+            r.dataset,
+            r.baseline_id,
+            r.classifier,
+            r.published_params,
+            (r.family or "-") + (" (stand-in)" if r.stand_in else ""),
+            f"{r.published:g}",
+            str(r.repeats),
+        )
     for ref in plan.references:
-        table.add_row(ref.source, ref.dataset, ref.baseline_id, ref.classifier, ref.preprocessing or "",
-                      ref.family or "-", f"{ref.published:g}", "reference")
+        table.add_row(
+            ref.source,
+            ref.dataset,
+            ref.baseline_id,
+            ref.classifier,
+            ref.preprocessing or "",
+            ref.family or "-",
+            f"{ref.published:g}",
+            "reference",
+        )
     return table

@@ -31,7 +31,9 @@ def check_sklearn(version: str | None = None) -> None:
     found = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
     if found < MIN_SKLEARN:
         needed = ".".join(map(str, MIN_SKLEARN))
-        raise BenchInputError(f"bench reproduce needs scikit-learn >= {needed} (found {version}); upgrade with pip install -U scikit-learn")
+        raise BenchInputError(
+            f"bench reproduce needs scikit-learn >= {needed} (found {version}); upgrade with pip install -U scikit-learn"
+        )
 
 
 def resolve(path: str) -> type[BaseEstimator]:
@@ -62,6 +64,7 @@ def seeded(spec: dict[str, Any], seed: int) -> dict[str, Any]:
     Parameters a row spells out (Perceptron's ``random_state=0`` of scikit-learn 0.19) win.
     ``n_jobs`` stays unset (one worker); the task's threadpool limit keeps BLAS to one core.
     """
+
     def fill(path: str, params: dict[str, Any]) -> dict[str, Any]:
         out = dict(params)
         if "random_state" not in out and _accepts(path, "random_state"):
@@ -94,6 +97,7 @@ def build(spec: dict[str, Any]) -> BaseEstimator:
 
 def describe(spec: dict[str, Any]) -> str:
     """A readable constructor call for ``spec``, every spelled-out parameter shown."""
+
     def call(path: str, params: dict[str, Any]) -> str:
         return f"{class_name(path)}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
 

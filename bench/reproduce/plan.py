@@ -151,23 +151,42 @@ def make_plan(
                 if dataset not in row["published"]:
                     continue
                 if not source["rerun"]:
-                    plan.references.append(ReferenceRow(
-                        source=name, baseline_id=row["id"], classifier=row["classifier"], family=row.get("family"),
-                        dataset=dataset, published=float(row["published"][dataset]),
-                        published_as=row.get("published_as", ""), preprocessing=row.get("preprocessing"),
-                    ))
+                    plan.references.append(
+                        ReferenceRow(
+                            source=name,
+                            baseline_id=row["id"],
+                            classifier=row["classifier"],
+                            family=row.get("family"),
+                            dataset=dataset,
+                            published=float(row["published"][dataset]),
+                            published_as=row.get("published_as", ""),
+                            preprocessing=row.get("preprocessing"),
+                        )
+                    )
                     continue
                 protocol = {**source["protocol"], **row.get("protocol", {})}
                 spec = effective_spec(source, row)
                 resolve(spec["estimator"])
-                plan.rows.append(PlannedRow(
-                    source=name, baseline_id=row["id"], classifier=row["classifier"], family=row.get("family"),
-                    dataset=dataset, published=float(row["published"][dataset]), tolerance=float(source["tolerance"]),
-                    protocol=protocol, spec=spec, repeats=repeats or int(protocol.get("repeats", 1)),
-                    published_params=row.get("published_params", ""), published_as=row.get("published_as", ""),
-                    stand_in=bool(row.get("stand_in", False)), notes=" ".join(row.get("notes", "").split()),
-                    citation=" ".join(source["citation"].split()), url=source.get("url"),
-                ))
+                plan.rows.append(
+                    PlannedRow(
+                        source=name,
+                        baseline_id=row["id"],
+                        classifier=row["classifier"],
+                        family=row.get("family"),
+                        dataset=dataset,
+                        published=float(row["published"][dataset]),
+                        tolerance=float(source["tolerance"]),
+                        protocol=protocol,
+                        spec=spec,
+                        repeats=repeats or int(protocol.get("repeats", 1)),
+                        published_params=row.get("published_params", ""),
+                        published_as=row.get("published_as", ""),
+                        stand_in=bool(row.get("stand_in", False)),
+                        notes=" ".join(row.get("notes", "").split()),
+                        citation=" ".join(source["citation"].split()),
+                        url=source.get("url"),
+                    )
+                )
     if not plan.rows and not plan.references:
         _nothing_matched(names, patterns, wanted)
     return plan

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench.cluster import check_address, ray_session
 from bench.errors import BenchInputError
@@ -71,7 +72,8 @@ class Reproduction:
         self.rows: dict[str, PlannedRow] = {row_key(r): r for r in plan.rows}
         self.jobs: list[dict[str, Any]] = [
             {"key": key, "repeat": repeat, "seed": seed, "protocol": row.protocol, "spec": seeded(row.spec, seed)}
-            for key, row in self.rows.items() for repeat, seed in enumerate(row.seeds)
+            for key, row in self.rows.items()
+            for repeat, seed in enumerate(row.seeds)
         ]
         self.trials: dict[str, list[dict[str, Any]]] = {key: [] for key in self.rows}
         self.samples: list[dict[str, Any]] = []
@@ -85,23 +87,36 @@ class Reproduction:
 
     def manifest(self) -> dict[str, Any]:
         datasets = {
-            name: {"name": name, "source": d.source, "checksums_sha256": d.checksums,
-                   "image_shape": list(d.image_shape), "class_names": list(d.class_names)}
+            name: {
+                "name": name,
+                "source": d.source,
+                "checksums_sha256": d.checksums,
+                "image_shape": list(d.image_shape),
+                "class_names": list(d.class_names),
+            }
             for name, d in self.data.items()
         }
-        sources = {}
+        sources: dict[str, dict[str, Any]] = {}
         for row in self.plan.rows:
             sources.setdefault(row.source, {"citation": row.citation, "url": row.url, "tolerance": row.tolerance, "rows": 0})
             sources[row.source]["rows"] += 1
         extra = {"dataset": next(iter(datasets.values()))} if len(datasets) == 1 else {}
         return build_manifest(
-            run_id=self.run_id, kind="reproduce", name=self.options.name,
+            run_id=self.run_id,
+            kind="reproduce",
+            name=self.options.name,
             **({"command": self.options.command} if self.options.command else {}),
-            status=self.status, started_at=self.started,
+            status=self.status,
+            started_at=self.started,
             finished_at=datetime.now(timezone.utc).isoformat() if self.status != "running" else None,
             options={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.options).items()},
-            sources=sources, datasets=datasets, **extra,
-            rows=len(self.rows), tasks=len(self.jobs), cpus_per_task=CPUS_PER_TASK, cluster=self.cluster,
+            sources=sources,
+            datasets=datasets,
+            **extra,
+            rows=len(self.rows),
+            tasks=len(self.jobs),
+            cpus_per_task=CPUS_PER_TASK,
+            cluster=self.cluster,
         )
 
     def write(self) -> None:
@@ -130,9 +145,13 @@ class Reproduction:
                     job = pending.pop(ready[0])
                     try:
                         result = ray.get(ready[0])
-                    except Exception as exc:  # the worker died (memory, signal): a failed repeat
-                        result = {"status": "failed", "repeat": job["repeat"], "seed": job["seed"],
-                                  "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:2000]}"}
+                    except Exception as exc:  # noqa: BLE001 - the worker died (memory, signal): a failed repeat
+                        result = {
+                            "status": "failed",
+                            "repeat": job["repeat"],
+                            "seed": job["seed"],
+                            "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:2000]}",
+                        }
                     self._record(job, result)
                     self.write()
                     if on_result:

@@ -28,7 +28,7 @@ def params_json(params: dict[str, Any]) -> str:
 
 
 def verdict(difference: float, tolerance: float) -> str:
-    """"reproduced" within ``tolerance`` (either way), "failed" without a measurement (NaN)."""
+    """ "reproduced" within ``tolerance`` (either way), "failed" without a measurement (NaN)."""
     if not math.isfinite(difference):
         return "failed"
     return "reproduced" if abs(difference) <= tolerance + 1e-12 else "not reproduced"
@@ -37,16 +37,28 @@ def verdict(difference: float, tolerance: float) -> str:
 def trial_record(run_id: str, row: PlannedRow, job: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """The trials.parquet row of one repeat."""
     return {
-        "run_id": run_id, "dataset": row.dataset, "family": row.family_label, "source": row.source,
-        "baseline_id": row.baseline_id, "classifier": row.classifier,
-        "params": params_json(job["spec"]["params"]), "estimator": describe(job["spec"]),
-        "repeat": job["repeat"], "seed": job["seed"], "status": result.get("status", "failed"),
-        "test_accuracy": result.get("test_accuracy", math.nan), "test_correct": result.get("test_correct"),
-        "test_size": result.get("test_size"), "train_size": result.get("train_size"),
-        "fit_seconds": result.get("fit_seconds", math.nan), "predict_seconds": result.get("predict_seconds", math.nan),
-        "n_iter": result.get("n_iter"), "warnings": result.get("warnings"),
+        "run_id": run_id,
+        "dataset": row.dataset,
+        "family": row.family_label,
+        "source": row.source,
+        "baseline_id": row.baseline_id,
+        "classifier": row.classifier,
+        "params": params_json(job["spec"]["params"]),
+        "estimator": describe(job["spec"]),
+        "repeat": job["repeat"],
+        "seed": job["seed"],
+        "status": result.get("status", "failed"),
+        "test_accuracy": result.get("test_accuracy", math.nan),
+        "test_correct": result.get("test_correct"),
+        "test_size": result.get("test_size"),
+        "train_size": result.get("train_size"),
+        "fit_seconds": result.get("fit_seconds", math.nan),
+        "predict_seconds": result.get("predict_seconds", math.nan),
+        "n_iter": result.get("n_iter"),
+        "warnings": result.get("warnings"),
         "confusion_matrix": json.dumps(result["confusion_matrix"]) if result.get("confusion_matrix") else None,
-        "node_ip": result.get("node_ip"), "error": result.get("error"),
+        "node_ip": result.get("node_ip"),
+        "error": result.get("error"),
     }
 
 
@@ -58,10 +70,16 @@ def final_record(run_id: str, row: PlannedRow, trials: list[dict[str, Any]]) -> 
     difference = mean - row.published
     errors = [t["error"] for t in trials if t.get("error")]
     return {
-        "run_id": run_id, "dataset": row.dataset, "family": row.family_label, "source": row.source,
-        "baseline_id": row.baseline_id, "classifier": row.classifier,
-        "params": params_json(row.spec["params"]), "estimator": describe(row.spec),
-        "published_params": row.published_params, "published_as": row.published_as,
+        "run_id": run_id,
+        "dataset": row.dataset,
+        "family": row.family_label,
+        "source": row.source,
+        "baseline_id": row.baseline_id,
+        "classifier": row.classifier,
+        "params": params_json(row.spec["params"]),
+        "estimator": describe(row.spec),
+        "published_params": row.published_params,
+        "published_as": row.published_as,
         "published_accuracy": row.published,
         "test_accuracy": mean,
         "test_accuracy_std": float(scores.std(ddof=1)) if len(scores) > 1 else math.nan,
@@ -69,13 +87,20 @@ def final_record(run_id: str, row: PlannedRow, trials: list[dict[str, Any]]) -> 
         "test_accuracy_max": float(scores.max()) if len(scores) else math.nan,
         "test_correct": done[0]["test_correct"] if len(done) == 1 else math.nan,
         "test_size": done[0]["test_size"] if done else math.nan,
-        "repeats": row.repeats, "repeats_completed": len(done), "seeds": json.dumps(row.seeds),
-        "difference": difference, "tolerance": row.tolerance, "verdict": verdict(difference, row.tolerance),
+        "repeats": row.repeats,
+        "repeats_completed": len(done),
+        "seeds": json.dumps(row.seeds),
+        "difference": difference,
+        "tolerance": row.tolerance,
+        "verdict": verdict(difference, row.tolerance),
         "status": "completed" if done else "failed",
         "confusion_matrix": done[0]["confusion_matrix"] if done else None,
         "refit_seconds": float(np.mean([t["fit_seconds"] for t in done])) if done else math.nan,
-        "protocol": json.dumps(row.protocol, sort_keys=True), "stand_in": row.stand_in,
-        "notes": row.notes or None, "citation": row.citation, "url": row.url,
+        "protocol": json.dumps(row.protocol, sort_keys=True),
+        "stand_in": row.stand_in,
+        "notes": row.notes or None,
+        "citation": row.citation,
+        "url": row.url,
         "error": errors[0] if errors else None,
     }
 
@@ -86,11 +111,21 @@ def sample_records(run_id: str, row: PlannedRow, result: dict[str, Any], image_s
     if not samples:
         return []
     return [
-        {"run_id": run_id, "source": row.source, "baseline_id": row.baseline_id, "dataset": row.dataset,
-         "repeat": result["repeat"], "seed": result["seed"], "position": i, "index": int(index),
-         "label": int(label), "height": image_shape[0], "width": image_shape[1],
-         "pixels": [int(v) for v in pixels]}
-        for i, (index, label, pixels) in enumerate(zip(samples["index"], samples["label"], samples["pixels"]))
+        {
+            "run_id": run_id,
+            "source": row.source,
+            "baseline_id": row.baseline_id,
+            "dataset": row.dataset,
+            "repeat": result["repeat"],
+            "seed": result["seed"],
+            "position": i,
+            "index": int(index),
+            "label": int(label),
+            "height": image_shape[0],
+            "width": image_shape[1],
+            "pixels": [int(v) for v in pixels],
+        }
+        for i, (index, label, pixels) in enumerate(zip(samples["index"], samples["label"], samples["pixels"], strict=True))
     ]
 
 

@@ -29,7 +29,7 @@ def _node() -> dict[str, Any]:
         import ray
 
         return {"node_ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
-    except Exception:  # outside Ray (tests calling the task directly)
+    except Exception:  # noqa: BLE001 - outside Ray (tests calling the task directly)
         return {"node_ip": None, "pid": os.getpid()}
 
 
@@ -60,21 +60,28 @@ def run_job(job: dict[str, Any], data: RawData) -> dict[str, Any]:
             predict_seconds = time.perf_counter() - started
         labels = list(range(len(data.class_names)))
         correct = int(np.sum(predicted == parts.y_test))
-        messages = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}" for w in caught
-                           if not issubclass(w.category, (DeprecationWarning, FutureWarning))})
-        result.update({
-            "status": "completed",
-            "test_accuracy": float(metrics.accuracy_score(parts.y_test, predicted)),
-            "test_correct": correct,
-            "test_size": int(len(parts.y_test)),
-            "train_size": int(len(parts.y_train)),
-            "fit_seconds": fit_seconds,
-            "predict_seconds": predict_seconds,
-            "n_iter": _n_iter(model),
-            "warnings": "; ".join(messages)[:1000] or None,
-            "confusion_matrix": metrics.confusion_matrix(parts.y_test, predicted, labels=labels).tolist(),
-            "error": None,
-        })
+        messages = sorted(
+            {
+                f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}"
+                for w in caught
+                if not issubclass(w.category, (DeprecationWarning, FutureWarning))
+            }
+        )
+        result.update(
+            {
+                "status": "completed",
+                "test_accuracy": float(metrics.accuracy_score(parts.y_test, predicted)),
+                "test_correct": correct,
+                "test_size": len(parts.y_test),
+                "train_size": len(parts.y_train),
+                "fit_seconds": fit_seconds,
+                "predict_seconds": predict_seconds,
+                "n_iter": _n_iter(model),
+                "warnings": "; ".join(messages)[:1000] or None,
+                "confusion_matrix": metrics.confusion_matrix(parts.y_test, predicted, labels=labels).tolist(),
+                "error": None,
+            }
+        )
         samples = int(job["protocol"].get("samples", 0))
         if samples and job["repeat"] == 0:
             result["samples"] = {
@@ -82,7 +89,8 @@ def run_job(job: dict[str, Any], data: RawData) -> dict[str, Any]:
                 "label": parts.y_train[:samples].tolist(),
                 "pixels": parts.raw_train[:samples].tolist(),
             }
-    except Exception as exc:  # a row that fails is a finding: keep its error, go on
-        result.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000],
-                       "traceback": traceback.format_exc()[-4000:]})
+    except Exception as exc:  # noqa: BLE001 - a row that fails is a finding: keep its error, go on
+        result.update(
+            {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000], "traceback": traceback.format_exc()[-4000:]}
+        )
     return result

@@ -8,7 +8,7 @@ as text rather than markup.
 from __future__ import annotations
 
 import html
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 import plotly.express as px
@@ -38,8 +38,11 @@ def family_labels(frame: pd.DataFrame) -> pd.Series:
     """Escaped axis labels of (dataset, family) rows: the family, with the dataset when several,
     and the protocol where one family has rows under several (the leaderboard pools by protocol)."""
     several = frame["dataset"].nunique() > 1
-    labels = pd.Series([f"{esc(f)} ({esc(d)})" if several else esc(f) for f, d in zip(frame["family"], frame["dataset"])],
-                       index=frame.index, dtype=object)
+    labels = pd.Series(
+        [f"{esc(f)} ({esc(d)})" if several else esc(f) for f, d in zip(frame["family"], frame["dataset"], strict=True)],
+        index=frame.index,
+        dtype=object,
+    )
     if "protocol" in frame and labels.duplicated().any():  # a family under two protocols: two rows, two labels
         labels = labels + [f" · {esc(p)}" if p is not None and not pd.isna(p) else "" for p in frame["protocol"]]
     return labels
@@ -54,7 +57,10 @@ def family_colors(families: Iterable[str]) -> dict[str, str]:
 def styled(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     """The report's common layout; ``title`` must already be escaped."""
     fig.update_layout(
-        title={"text": title, "x": 0.02, "xanchor": "left"}, height=height, template="plotly_white",
-        margin={"l": 60, "r": 20, "t": 60, "b": 50}, legend={"title": {"text": ""}},
+        title={"text": title, "x": 0.02, "xanchor": "left"},
+        height=height,
+        template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        legend={"title": {"text": ""}},
     )
     return fig

@@ -18,8 +18,12 @@ def image_grid(images: np.ndarray, captions: list[str], title: str, columns: int
     rows = math.ceil(count / columns)
     pixels = (1.0 - np.clip(images, 0.0, 1.0)) * 255  # ink dark on paper, as digits are read
     fig = px.imshow(
-        pixels.astype(np.uint8), facet_col=0, facet_col_wrap=columns, binary_string=True,
-        facet_row_spacing=min(0.4 / max(rows, 1), 0.08), facet_col_spacing=0.01,
+        pixels.astype(np.uint8),
+        facet_col=0,
+        facet_col_wrap=columns,
+        binary_string=True,
+        facet_row_spacing=min(0.4 / max(rows, 1), 0.08),
+        facet_col_spacing=0.01,
     )
     for annotation in fig.layout.annotations:  # "facet_col=7" -> the 7th image's caption
         index = int(annotation.text.split("=")[-1])

@@ -30,10 +30,11 @@ def parcoords_figure(trials: pd.DataFrame, params: list[str], score: str, title:
     frame = trials.dropna(subset=[score])
     dimensions = [_dimension(frame[p], param_label(p)) for p in params if frame[p].notna().any()]
     dimensions.append({"label": esc(score.replace("_", " ")), "values": frame[score]})
-    fig = go.Figure(go.Parcoords(
-        line={"color": frame[score], "colorscale": "Viridis", "showscale": True,
-              "colorbar": {"title": {"text": "val acc"}}},
-        dimensions=dimensions,
-    ))
+    fig = go.Figure(
+        go.Parcoords(
+            line={"color": frame[score], "colorscale": "Viridis", "showscale": True, "colorbar": {"title": {"text": "val acc"}}},
+            dimensions=dimensions,
+        )
+    )
     fig = styled(fig, title, height=440)
     return fig.update_layout(margin={"l": 70, "r": 40, "t": 90, "b": 40})

@@ -17,8 +17,15 @@ def best_so_far_figure(curves: pd.DataFrame, x: str, x_title: str, colors: dict[
     frame = escape_frame(curves)
     dash = "sampler" if "sampler" in frame and frame["sampler"].nunique() > 1 else None
     fig = px.line(
-        frame, x=x, y="best_val_accuracy", color="family", line_group="search", line_dash=dash,
-        color_discrete_map=colors, markers=True, line_shape="hv",
+        frame,
+        x=x,
+        y="best_val_accuracy",
+        color="family",
+        line_group="search",
+        line_dash=dash,
+        color_discrete_map=colors,
+        markers=True,
+        line_shape="hv",
         hover_data=[c for c in ("run_id", "seed", "sampler", "trial_number", "status", "val_accuracy") if c in frame],
         labels={x: x_title, "best_val_accuracy": "best validation accuracy so far", "val_accuracy": "this trial"},
     )
