@@ -7,7 +7,10 @@ or below its progress) compares like with like. Other families are compared at e
 counts. Three kinds of report never stop a trial: the library-default configuration's (the
 search's reference point needs a full score), one of a trial whose full fit is projected to take
 under :data:`SPARE_BELOW_SECONDS` (stopping it saves nothing worth a half-trained verdict), and
-one made before a trial's first full epoch. Their scores still enter the rungs.
+one made before a trial's first full epoch. Their scores still enter the rungs. The reproducible
+mode drops the rule on projected seconds: a wall-clock reading differs from run to run (a
+LightGBM trial projected at 0.9 s on a quiet machine takes 1.2 s beside other work), and a
+decision taken on it would make the same seed prune different trials.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class BenchASHA(ASHAScheduler):
         self.protected = protected or ConfigMatcher(None)
         #: Trials this scheduler stopped: their rows are ``pruned``; other early ends are the budget's.
         self.stopped: set[str] = set()
+        self.reproducible = reproducible
         self.batched = BatchedDecisions(self) if reproducible else None
         if self.batched and not BatchedDecisions.available(self):
             warnings.warn(
@@ -125,14 +129,12 @@ class BenchASHA(ASHAScheduler):
         return action
 
     def spares(self, config: dict[str, Any], result: dict[str, Any]) -> bool:
-        """The default, a cheap trial, or one that has not yet done one epoch: on digits' CV folds
-        the CNN's scores at 1/27 of a 5-epoch plan (4 optimizer steps) were 0.15-0.22, chance
-        being 0.10, so a rung below one pass over the data would prune on noise."""
-        return (
-            self.protected(dict(config))
-            or projected_full_fit_seconds(result) < SPARE_BELOW_SECONDS
-            or float(result.get("fidelity", 1)) < 1
-        )
+        """The default, a cheap trial (not in the reproducible mode: see the module docstring), or
+        one that has not yet done one epoch: on digits' CV folds the CNN's scores at 1/27 of a
+        5-epoch plan (4 optimizer steps) were 0.15-0.22, chance being 0.10, so a rung below one
+        pass over the data would prune on noise."""
+        cheap = not self.reproducible and projected_full_fit_seconds(result) < SPARE_BELOW_SECONDS
+        return self.protected(dict(config)) or cheap or float(result.get("fidelity", 1)) < 1
 
 
 def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = None, reproducible: bool = False) -> Any:

@@ -106,6 +106,28 @@ def test_batched_decisions_do_not_depend_on_report_order() -> None:
     assert first["b"] == "CONTINUE"  # nothing finished before batch 1: no cutoff yet
 
 
+def test_reproducible_decisions_do_not_depend_on_how_long_a_stage_took() -> None:
+    """The rule sparing cheap trials reads wall-clock seconds, which differ from run to run: the
+    reproducible mode decides on scores alone."""
+    def decisions(seconds: float, reproducible: bool) -> dict[str, str]:
+        scheduler = make_scheduler("asha", create_family("lightgbm"), reproducible=reproducible)
+        trials = {tid: SimpleNamespace(trial_id=tid, config={"x": tid}) for tid in "abcd"}
+        out = {}
+        for batch, scores in ((("a", "b"), (0.9, 0.95)), (("c", "d"), (0.5, 0.97))):
+            for tid in batch:
+                scheduler.on_trial_add(None, trials[tid])
+            for tid, score in zip(batch, scores):
+                result = {"training_iteration": 1, "val_accuracy": score, "progress": 0.1, "stage_fit_seconds": seconds}
+                out[tid] = scheduler.on_trial_result(None, trials[tid], result)
+            for tid in batch:
+                scheduler.on_trial_complete(None, trials[tid], {})
+        return out
+
+    assert decisions(0.05, reproducible=True) == decisions(5.0, reproducible=True)
+    assert decisions(5.0, reproducible=True)["c"] == "STOP"
+    assert decisions(0.05, reproducible=False)["c"] == "CONTINUE"  # the default mode spares a 0.5 s fit
+
+
 def test_optuna_is_told_a_stopped_trial_was_pruned(tmp_path) -> None:
     import optuna
 
