@@ -184,24 +184,20 @@ def _check_shape(manifest: dict[str, Any], path: Path) -> None:
         )
         return BenchInputError(f"{path}: {where} is {type(value).__name__}, not {names} (not a manifest bench writes)")
 
-    for key, types in _SHAPE.items():
-        if not _is(manifest.get(key), *types):
-            raise wrong(key, manifest[key], types)
+    def check(fields: dict[str, Any], shape: dict[str, tuple[type, ...]], prefix: str = "") -> None:
+        for key, types in shape.items():
+            if not _is(fields.get(key), *types):
+                raise wrong(f"{prefix}{key}", fields[key], types)
+
+    check(manifest, _SHAPE)
     dataset = manifest.get("dataset")
     if isinstance(dataset, dict):
-        for key, types in _DATASET_SHAPE.items():
-            if not _is(dataset.get(key), *types):
-                raise wrong(f"dataset.{key}", dataset[key], types)
-        for key, value in (dataset.get("sizes") or {}).items():
-            if not _is(value, int):
-                raise wrong(f"dataset.sizes.{key}", value, (int,))
-    options = manifest.get("options") or {}
-    for key, types in _OPTION_SHAPE.items():
-        if not _is(options.get(key), *types):
-            raise wrong(f"options.{key}", options[key], types)
-    for family, source in (manifest.get("search_spaces") or {}).items():
-        if not _is(source, str):
-            raise wrong(f"search_spaces.{family}", source, (str,))
+        check(dataset, _DATASET_SHAPE, "dataset.")
+        sizes = dataset.get("sizes") or {}
+        check(sizes, dict.fromkeys(sizes, (int,)), "dataset.sizes.")
+    check(manifest.get("options") or {}, _OPTION_SHAPE, "options.")
+    spaces = manifest.get("search_spaces") or {}
+    check(spaces, dict.fromkeys(spaces, (str,)), "search_spaces.")
 
 
 def _bad(key: str, value: Any, expected: str) -> BenchInputError:
