@@ -379,14 +379,10 @@ def _execute(run: Run, console: Console) -> int:
         )
         return 130
     results = load(run_dir)
-    report = write_report(results, run_dir / "report.html", title=f"bench run {run.run_id}")
+    board = leaderboard(results.final, results.predictions)  # once, for the report and the terminal
+    report = write_report(results, run_dir / "report.html", title=f"bench run {run.run_id}", board=board)
     out = Console(width=None if sys.stdout.isatty() else 140)
-    out.print(
-        rich_table(
-            leaderboard(results.final, results.predictions),
-            title=f"Leaderboard: {options.dataset} (test set, refit on all training data)",
-        )
-    )
+    out.print(rich_table(board, title=f"Leaderboard: {options.dataset} (test set, refit on all training data)"))
     failed = results.final[results.final["status"] != "completed"] if not results.final.empty else results.final
     for _, row in failed.iterrows():
         out.print(

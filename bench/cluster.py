@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING
 
@@ -161,11 +161,18 @@ def check_cpus_per_trial(cpus_per_trial: int, address: str | None) -> None:
 
 
 @contextmanager
-def ray_session(address: str | None, num_cpus: int | None = None, families: list[str] | None = None) -> Iterator[dict]:
+def ray_session(
+    address: str | None,
+    num_cpus: int | None = None,
+    families: list[str] | None = None,
+    on_start: Callable[[], None] | None = None,
+) -> Iterator[dict]:
     """Start (or connect to) Ray for the duration of a run; yields the cluster's resources.
 
     A local instance for a run of ``families`` starts its workers with their trial code
-    already imported, and Tune's trials land on them (see bench.warm)."""
+    already imported, and Tune's trials land on them; one more worker holds the refits
+    (see bench.warm). ``on_start`` runs once ``ray.init`` has returned, while those workers
+    import: the driver's own preparation, overlapped with theirs."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
@@ -175,6 +182,10 @@ def ray_session(address: str | None, num_cpus: int | None = None, families: list
     _quiet_ray_logs()
     address = address or os.environ.get("RAY_ADDRESS") or None
     check_address(address)
+    # No dashboard: Ray 2.60 still starts its head process, loading only the usage-stats module
+    # (off: RAY_USAGE_STATS_ENABLED=0). The log monitor, the autoscaler's monitor and the raylet's
+    # dashboard and runtime-env agents (about a CPU-second each at start, little after) have no
+    # ray.init option to leave them out, and the runtime-env agent starts the refit worker.
     kwargs: dict = dict(logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
     warm_workers: AbstractContextManager[ReadyWorkers | None] = nullcontext()
     if address:
@@ -197,8 +208,12 @@ def ray_session(address: str | None, num_cpus: int | None = None, families: list
         try:
             if not address:
                 check_local_instance()  # before any work: loopback only, token auth on
-            if ready is not None:  # Ray prestarts one worker per CPU
-                ready.wait(int(ray.cluster_resources().get("CPU", 0)))
+            if ready is not None:  # Ray prestarts one worker per CPU; one more holds the refits
+                ready.start_refit_worker()
+            if on_start is not None:
+                on_start()
+            if ready is not None:
+                ready.wait(int(ray.cluster_resources().get("CPU", 0)) + 1)
             yield ray.cluster_resources()
         finally:
             ray.shutdown()

@@ -165,7 +165,7 @@ def final_row(
 ) -> dict[str, Any]:
     """The ``final`` table's row for one family and seed (predictions excluded)."""
     compared = compare_with_default(y_test, tuned["predicted"], default["predicted"])
-    scores = {k: v for k, v in tuned.items() if k not in ("confusion_matrix", "per_class", "predicted")}
+    scores = {k: v for k, v in tuned.items() if k not in ("confusion_matrix", "per_class", "predicted", "max_threads")}
     best = selection.row
     return {
         **base,
@@ -182,6 +182,9 @@ def final_row(
         "val_log_loss": best.get("val_log_loss"),
         "fit_seconds": best.get("fit_seconds"),
         **scores,
+        # the threads the refit's libraries could use (its node's cores): LightGBM's and torch's
+        # results can depend on it, and it differs from the trials' --cpus-per-trial
+        "refit_threads": tuned["max_threads"],
         "default_params": json.dumps(default_params, sort_keys=True, default=str),
         "default_val_accuracy": None if default_row is None else default_row.get("val_accuracy"),
         "default_val_accuracy_se": None if default_row is None else default_row.get("val_accuracy_se"),

@@ -1,7 +1,9 @@
 """A run: for each seed and family, a Ray Tune search driven by Optuna, then refit and test.
 
-The driver validates every input before starting Ray, puts the arrays into the object store
-once, and writes the run's tables after each family so an interruption loses nothing finished.
+The driver validates every input (its data included) before starting Ray, imports the search's
+own modules (Ray Tune: seconds) while Ray starts its processes, puts the arrays into the object
+store once, and writes the run's tables after each family so an interruption loses nothing
+finished.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no per-trial CSV/JSON/TB files
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -32,6 +34,7 @@ import optuna
 import pandas as pd
 from rich.console import Console
 
+from bench.cli import SCHEDULERS
 from bench.cluster import check_address, ray_session
 from bench.datasets import get_dataset
 from bench.errors import BenchInputError
@@ -40,17 +43,35 @@ from bench.families.base import check_ceilings
 from bench.journal import Journal
 from bench.manifest import build_manifest
 from bench.progress import RunProgress
-from bench.refit import final_row, select
 from bench.results import check_writable, write_json, write_table
 from bench.samplers import create_sampler
-from bench.scheduling import SCHEDULERS, StopOnInterrupt, make_scheduler, same_config  # noqa: F401  (re-exported)
-from bench.search import DEFAULT_TRIALS, FamilySearch, SearchSettings, default_config, span_seconds
-from bench.searchdata import prepare_data  # (re-exported too)
 from bench.space import SearchSpace, load_space
-from bench.trial import DataHandle, refit_entry
+
+if TYPE_CHECKING:
+    from bench.search import SearchSettings
+    from bench.trial import DataHandle
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+#: What a search and its refit import beyond the validation's modules (Ray Tune above all),
+#: loaded while Ray starts (:meth:`Run.prepare`); names the runner re-exports come from them.
+SEARCH_MODULES = ("bench.scheduling", "bench.search", "bench.searchdata", "bench.trial", "bench.refit")
+_REEXPORTED = {
+    "StopOnInterrupt": "bench.scheduling",
+    "make_scheduler": "bench.scheduling",
+    "same_config": "bench.scheduling",
+    "prepare_data": "bench.searchdata",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The re-exported names (``bench.runner.make_scheduler``...), imported on first use."""
+    if name in _REEXPORTED:
+        import importlib
+
+        return getattr(importlib.import_module(_REEXPORTED[name]), name)
+    raise AttributeError(f"module 'bench.runner' has no attribute {name!r}")
 
 
 @dataclass
@@ -96,6 +117,8 @@ def scheduler_ran(name: str, family: str) -> str:
     """ "asha" or "none": what ``--scheduler`` (``auto`` included) meant for this family."""
     from ray.tune.schedulers import FIFOScheduler
 
+    from bench.scheduling import make_scheduler
+
     return "none" if isinstance(make_scheduler(name, create_family(family)), FIFOScheduler) else "asha"
 
 
@@ -123,7 +146,8 @@ class Run:
         for family, space in self.spaces.items():
             check_ceilings(create_family(family), space)
             create_sampler(options.sampler, 0, space)
-            make_scheduler(options.scheduler, create_family(family))
+        if options.scheduler not in SCHEDULERS:  # the name alone: the schedulers themselves need Ray Tune
+            raise BenchInputError(f"unknown scheduler {options.scheduler!r}; valid schedulers: {', '.join(SCHEDULERS)}")
         if options.gpus_per_trial < 0:
             raise BenchInputError(f"--gpus-per-trial {options.gpus_per_trial} must be 0 or more")
         if options.max_failures < 0:
@@ -131,6 +155,8 @@ class Run:
         self.dataset = get_dataset(options.dataset)
         check_writable(Path(options.results_dir))
         check_address(options.address)
+        from bench.searchdata import prepare_data
+
         self.loaded = self.dataset.load(options.data_dir)
         self.search_data, self.final_data = prepare_data(self.loaded, options.train_size, self.dataset.val_fraction)
         if resume_dir is None:
@@ -253,11 +279,21 @@ class Run:
         return shlex.join(["python", "-m", "bench", "run", "--resume", str(self.run_dir), *extra])
 
     # ----------------------------------------------------------------- running
+    def prepare(self) -> None:
+        """Import what the searches and refits need beyond what the checks loaded: called by
+        ``ray_session`` once ``ray.init`` has returned, while Ray's workers import theirs."""
+        import importlib
+
+        for module in SEARCH_MODULES:
+            importlib.import_module(module)
+
     def execute(self) -> Path:
         o = self.options
         self.write()
-        with ray_session(o.address, num_cpus=None, families=self.families) as resources:
+        with ray_session(o.address, num_cpus=None, families=self.families, on_start=self.prepare) as resources:
             import ray
+
+            from bench.trial import DataHandle
 
             self.cluster = {"resources": resources, "nodes": len([n for n in ray.nodes() if n.get("Alive")])}
             self.gpus_available = float(resources.get("GPU", 0.0))
@@ -291,6 +327,8 @@ class Run:
         return [r for r in self.journal.rows()["trial"] if r["family"] == family and r["seed"] == seed]
 
     def _settings(self) -> SearchSettings:
+        from bench.search import SearchSettings
+
         o = self.options
         return SearchSettings(
             run_id=self.run_id,
@@ -317,6 +355,8 @@ class Run:
         return min(fits, self.options.max_concurrent) if self.options.max_concurrent else fits
 
     def _search_and_refit(self, family: str, seed: int, search_ref: DataHandle, final_ref: Any, progress: RunProgress) -> None:
+        from bench.search import FamilySearch, span_seconds
+
         o = self.options
         model_family = create_family(family)
         previous = self._finished_trials(family, seed)
@@ -346,8 +386,11 @@ class Run:
     def _refit(
         self, family: str, seed: int, gpus: float, rows: list[dict[str, Any]], search_seconds: float, final_ref: Any
     ) -> None:
-        """Refit the kept configuration and the library default (in parallel), score both on test."""
-        import ray
+        """Refit the kept configuration and the library default, one after the other, each with
+        every core of its node (the search is over), and score both on test."""
+        from bench.refit import final_row, select
+        from bench.scheduling import same_config
+        from bench.search import DEFAULT_TRIALS, default_config
 
         o = self.options
         counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "pruned", "cut", "failed")}
@@ -373,12 +416,11 @@ class Run:
             self.journal.append("final", {**base, "status": "failed", "error": "no trial reported a score; see trials.parquet"})
             return
         default_params = default_config(self.spaces[family])
-        refit = ray.remote(num_cpus=o.cpus_per_trial, num_gpus=gpus, max_retries=o.max_failures)(refit_entry)
-        jobs = [(selection.params, refit.remote(family, selection.params, seed, o.cpus_per_trial, gpus, final_ref))]
+        configs = [selection.params]
         if not same_config(selection.params, default_params):
-            jobs.append((default_params, refit.remote(family, default_params, seed, o.cpus_per_trial, gpus, final_ref)))
+            configs.append(default_params)
         try:
-            outs = [ray.get(ref) for _, ref in jobs]
+            outs = self._refits(family, configs, seed, gpus, final_ref)
         except Exception as exc:  # noqa: BLE001 - a refit that raises is a finding, not a crash of the run
             self.journal.append(
                 "final",
@@ -396,6 +438,37 @@ class Run:
         self.journal.append(
             "final", final_row(base, selection, tuned, default, default_row, default_params, self.final_data.y_test)
         )
+
+    def refit_cpus(self, gpus: float) -> int:
+        """The cores a refit uses: every core of its node, as it runs alone once the search is
+        over (on a cluster, the largest node's, among those with the GPU share a GPU refit needs)."""
+        import ray
+
+        sizes = [
+            int(node["Resources"].get("CPU", 0))
+            for node in ray.nodes()
+            if node.get("Alive") and node["Resources"].get("GPU", 0.0) >= gpus
+        ]
+        return max([self.options.cpus_per_trial, *sizes])
+
+    def _refits(self, family: str, configs: list[dict[str, Any]], seed: int, gpus: float, final_ref: Any) -> list[dict[str, Any]]:
+        """``refit_and_test`` of each configuration, in order, each with :meth:`refit_cpus` threads:
+        on a local run's warm refit worker (see bench.warm), else (a cluster, a GPU refit, or a
+        refit worker that died) as Ray tasks on new workers, retried as trials are."""
+        import ray
+
+        from bench import warm
+        from bench.trial import refit_entry
+
+        threads = self.refit_cpus(gpus)
+        worker = warm.refit_worker() if gpus <= 0 else None
+        if worker is not None:
+            try:
+                return ray.get([worker.refit.remote(family, params, seed, threads, final_ref) for params in configs])
+            except ray.exceptions.RayActorError:
+                pass  # its process died (out of memory?): the refits run again on new workers
+        task = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=self.options.max_failures)(refit_entry)
+        return ray.get([task.remote(family, params, seed, threads, gpus, final_ref) for params in configs])
 
     def _write_predictions(self, family: str, seed: int, predicted: np.ndarray, default: np.ndarray) -> None:
         o = self.options

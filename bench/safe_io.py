@@ -227,6 +227,7 @@ NUMERIC_COLUMNS = frozenset(
         "fidelity",
         "progress",
         "max_threads",
+        "refit_threads",
         "steps",
         "retries",
         "step",

@@ -59,6 +59,14 @@ def refit_entry(family: str, params: dict[str, Any], seed: int, cpus: int, gpus:
     return refit_and_test(family, params, seed, cpus, data, gpus=gpus)
 
 
+class RefitWorker:
+    """The Ray actor a local run keeps for its refits (see :mod:`bench.warm`): a process that
+    imported the trial code with the node, so a refit does not wait for a new one to do so."""
+
+    def refit(self, family: str, params: dict[str, Any], seed: int, cpus: int, data: FinalData) -> dict[str, Any]:
+        return refit_and_test(family, params, seed, cpus, data)
+
+
 def _placement() -> dict[str, Any]:
     import ray
 

@@ -18,7 +18,8 @@ def test_perf_quick_writes_every_measure(tmp_path: Path) -> None:
     report = json.loads(output.read_text())
     assert set(report["targets"]) == {"overhead_per_trial_seconds", "ratio_1s_trials", "parallel_speedup",
                                       "memory_ratio", "asha_epoch_share", "asha_accuracy_gap_points",
-                                      "reproducible_cost"}
+                                      "reproducible_cost", "first_command_ratio"}
+    assert report["bench_runs"] == 6  # --quick: measures asking for the same command share its run
     memory = report["results"]["memory"]
     assert memory["peak_pss_bytes_1"] > 50e6 and memory["peak_pss_bytes_2"] > 50e6  # Ray processes were measured
     parallel = report["results"]["parallel"]
@@ -32,6 +33,11 @@ def test_perf_quick_writes_every_measure(tmp_path: Path) -> None:
     reproducible = report["results"]["reproducible"]
     assert len(reproducible["search_seconds_default_each"]) == len(reproducible["search_seconds_reproducible_each"]) == 1
     assert reproducible["reproducible_cost"] > 0 and reproducible["identical_trials"] is None  # one repeat compares nothing
+    first = report["results"]["first_command"]
+    assert first["workload"]["as_typed"] and first["trials"] == 4 and first["repeats"] == 1
+    assert first["bench_wall_seconds"] > first["bench_search_seconds"] > 0 and first["plain_wall_seconds"] > first["plain_loop_seconds"] > 0
+    assert first["ratio"] == first["bench_wall_seconds"] / first["plain_wall_seconds"]
+    assert "first command, start to exit" in result.stdout
 
 
 def test_perf_rejects_zero_repeats(tmp_path: Path) -> None:

@@ -56,6 +56,7 @@ def pickled_by_value() -> Iterator[None]:
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("pickled_by_value")
 def test_local_tune_trial_lands_on_a_prestarted_preloaded_worker(tmp_path: Path) -> None:
     from ray import tune
@@ -90,6 +91,7 @@ class _Worker:
         return psutil.Process().create_time()
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("pickled_by_value")
 def test_prestarted_workers_outlive_the_wait_between_reserving_cpus_and_using_them() -> None:
     """Tune reserves a trial's CPU (a placement group) before it asks for a worker; with Ray's
@@ -108,3 +110,54 @@ def test_prestarted_workers_outlive_the_wait_between_reserving_cpus_and_using_th
         actors = [ray.remote(num_cpus=1)(_Worker).options(scheduling_strategy=strategy).remote() for _ in range(2)]
         created = ray.get([actor.created.remote() for actor in actors])
     assert all(when < reserved_at for when in created)  # the prestarted workers, not new ones
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("pickled_by_value")
+def test_the_refit_lands_on_a_worker_started_with_the_node_and_uses_every_core(tmp_path: Path) -> None:
+    """The trials' workers end with the search; a local session holds one more, preloaded, for
+    the refits, which run on it one after the other with all the node's cores."""
+    import psutil
+    import ray
+
+    from bench import warm
+    from bench.runner import Run, RunOptions
+    from bench.search import default_config
+
+    run = Run(RunOptions(families=["svm"], results_dir=tmp_path))
+    prepared = []
+    with ray_session(None, num_cpus=2, families=["svm"], on_start=lambda: prepared.append(ray.is_initialized())) as resources:
+        session_up = time.time()
+        worker = warm.refit_worker()
+        assert worker is not None and prepared == [True]
+        run.cluster = {"resources": resources}
+        default = default_config(run.spaces["svm"])
+        tuned, again = run._refits("svm", [{**default, "C": 10.0}, default], 0, 0.0, ray.put(run.final_data))
+        process = psutil.Process(tuned["pid"])
+        started, role = process.create_time(), process.environ().get(warm.REFIT_ROLE_VAR)
+    assert again["pid"] == tuned["pid"] and role == "refit"  # both refits, on the refit worker
+    assert started < session_up  # started with the node, not for the refit
+    assert tuned["max_threads"] == again["max_threads"] == 2  # every core of the node, not --cpus-per-trial
+    assert tuned["test_accuracy"] > 0.95
+
+
+@pytest.mark.slow
+def test_without_a_warm_session_there_is_no_refit_worker() -> None:
+    with ray_session(None, num_cpus=1):  # no families: a reproduction's session, like a cluster's
+        from bench import warm
+
+        assert warm.refit_worker() is None
+
+
+@pytest.mark.parametrize("role, tune_loaded", [(None, True), ("refit", False)])
+def test_workers_preload_ray_tune_except_the_refit_worker(role: str | None, tune_loaded: bool) -> None:
+    import json
+    import subprocess
+
+    from bench.warm import REFIT_ROLE_VAR
+
+    env = {k: v for k, v in os.environ.items() if k != REFIT_ROLE_VAR} | ({REFIT_ROLE_VAR: role} if role else {})
+    code = "import sys, json; import bench.warm_tune; print(json.dumps('ray.tune' in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                         cwd=Path(__file__).resolve().parent.parent).stdout
+    assert json.loads(out) is tune_loaded

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pandas loads with bench.results: not for ``bench --help`` (bench.report.cli is a submodule)
+    import pandas as pd
+
     from bench.results import Results
 
 
@@ -26,19 +28,20 @@ def subtitle(results: Results) -> str:
     return f"{runs} run{'s' if runs != 1 else ''} on {', '.join(datasets_in(results)) or 'no dataset'}"
 
 
-def render(results: Results, title: str) -> str:
-    """The report as one HTML string (Plotly's JavaScript inlined once)."""
+def render(results: Results, title: str, board: pd.DataFrame | None = None) -> str:
+    """The report as one HTML string (Plotly's JavaScript inlined once); ``board``: the
+    leaderboard of ``results`` when the caller has it (see ``build_sections``)."""
     from bench.report.build import build_sections
     from bench.report.page import render_page
 
-    return render_page(title, subtitle(results), build_sections(results))
+    return render_page(title, subtitle(results), build_sections(results, board))
 
 
-def write_report(results: Results, path: Path, title: str) -> Path:
-    """Write ``render(results, title)`` to ``path`` atomically and return the path."""
+def write_report(results: Results, path: Path, title: str, board: pd.DataFrame | None = None) -> Path:
+    """Write ``render(results, title, board)`` to ``path`` atomically and return the path."""
     from bench.results import write_text
 
-    write_text(render(results, title), Path(path))
+    write_text(render(results, title, board), Path(path))
     return Path(path)
 
 

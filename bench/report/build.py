@@ -14,7 +14,7 @@ import pandas as pd
 from bench.leaderboard import leaderboard
 from bench.report import data, rungs
 from bench.report.figures.accuracy import accuracy_figure
-from bench.report.figures.common import esc, family_colors
+from bench.report.figures.common import esc, family_colors, report_template
 from bench.report.figures.confusion import confusion_figure
 from bench.report.figures.cost import cost_figure
 from bench.report.figures.images import image_grid
@@ -45,9 +45,10 @@ def _class(images: Images, label: SupportsInt | str) -> str:
 class ReportBuilder:
     """Builds the sections of one report over any number of runs."""
 
-    def __init__(self, results: Results) -> None:
+    def __init__(self, results: Results, board: pd.DataFrame | None = None) -> None:
         self.results = results
-        self.board = leaderboard(results.final, results.predictions)  # predictions: the tie marks
+        # predictions: the tie marks; ``board``: the caller's, when it already built it from these results
+        self.board = leaderboard(results.final, results.predictions) if board is None else board
         searches = [r for r, m in results.manifests.items() if data.run_kind(m) == data.SEARCH]
         trials = results.trials
         if not trials.empty and "run_id" in trials:  # reproduction repeats are not search trials
@@ -329,6 +330,8 @@ class ReportBuilder:
         )
 
 
-def build_sections(results: Results) -> list[Section]:
-    """The report's sections for ``results`` (one run or many)."""
-    return ReportBuilder(results).sections()
+def build_sections(results: Results, board: pd.DataFrame | None = None) -> list[Section]:
+    """The report's sections for ``results`` (one run or many); ``board``, when given, is
+    ``leaderboard(results.final, results.predictions)``, already computed by the caller."""
+    with report_template():
+        return ReportBuilder(results, board).sections()

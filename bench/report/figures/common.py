@@ -8,11 +8,16 @@ as text rather than markup.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+import plotly.io as pio
+
+#: The report's Plotly template.
+TEMPLATE = "plotly_white"
 
 
 def esc(value: object) -> str:
@@ -54,13 +59,27 @@ def family_colors(families: Iterable[str]) -> dict[str, str]:
     return {esc(f): palette[i % len(palette)] for i, f in enumerate(dict.fromkeys(families))}
 
 
+@contextmanager
+def report_template() -> Iterator[None]:
+    """Figures made inside start with the report's template. Plotly gives every new figure its
+    default template cheaply; setting another one afterwards checks all of it again, a tenth of
+    a second per figure (a second of a one-family report)."""
+    previous = pio.templates.default
+    pio.templates.default = TEMPLATE
+    try:
+        yield
+    finally:
+        pio.templates.default = previous
+
+
 def styled(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     """The report's common layout; ``title`` must already be escaped."""
+    template = {} if pio.templates.default == TEMPLATE else {"template": TEMPLATE}  # inside report_template: has it
     fig.update_layout(
         title={"text": title, "x": 0.02, "xanchor": "left"},
         height=height,
-        template="plotly_white",
         margin={"l": 60, "r": 20, "t": 60, "b": 50},
         legend={"title": {"text": ""}},
+        **template,
     )
     return fig
