@@ -311,6 +311,7 @@ def check_resumable(run_dir: Path) -> int:
     The tables are rebuilt from the journal when a run resumes, so the journal must exist, read
     back strictly (:meth:`Journal.check`) and hold every trial and final row the tables hold.
     Returns the size of a torn last line (cut away, with a warning, at the next append)."""
+    from bench.results import read_predictions
     from bench.safe_io import read_parquet
 
     run_dir = Path(run_dir)
@@ -342,11 +343,10 @@ def check_resumable(run_dir: Path) -> int:
             f"--resume {run_dir}: tune is a symbolic link or not a folder; Ray Tune would write "
             f"through it (remove it: it holds only Tune's own state)"
         )
-    if os.path.lexists(run_dir / "predictions.parquet"):
-        try:
-            read_parquet(run_dir / "predictions.parquet")
-        except BenchInputError as exc:
-            raise BenchInputError(f"--resume {run_dir}: {exc}; move it away to go on") from None
+    try:
+        read_predictions(run_dir)
+    except BenchInputError as exc:
+        raise BenchInputError(f"--resume {run_dir}: {exc}; move it away to go on") from None
     for table, key, journaled in (
         ("trials", ("trial_id",), {(r["trial_id"],) for r in rows["trial"]}),
         ("final", ("family", "seed"), {(r["family"], r["seed"]) for r in rows["final"]}),

@@ -1,7 +1,8 @@
 """Run tables on disk: atomic Parquet/JSON writes and :func:`load` for one run or many.
 
 Layout of ``<results>/<run-id>/``: ``trials.parquet``, ``history.parquet``, ``final.parquet``,
-``predictions.parquet``, ``manifest.json``, ``report.html``. Never pickles.
+``predictions/<family>-seed<seed>.parquet`` (one per family and seed; runs written before kept
+them all in ``predictions.parquet``), ``manifest.json``, ``report.html``. Never pickles.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import pandas as pd
 from bench.errors import BenchInputError
 
 TABLES = ("trials", "history", "final", "predictions", "samples")
+#: The folder of a run's test predictions: one table per family and seed, so a finished
+#: family's are written without reading and rewriting every earlier one's.
+PREDICTIONS_DIR = "predictions"
+#: More parts than any run writes (families x seeds x samplers): a crafted folder is refused.
+MAX_PREDICTION_PARTS = 10_000
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -48,6 +54,51 @@ def write_json(data: Any, path: Path) -> None:
 
 def write_text(text: str, path: Path) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def prediction_part(run_dir: Path, family: str, seed: int) -> Path:
+    """Where one family and seed's test predictions go in ``run_dir``."""
+    return run_dir / PREDICTIONS_DIR / f"{family}-seed{seed}.parquet"
+
+
+def read_predictions(run_dir: Path) -> pd.DataFrame | None:
+    """Every prediction table of a run folder (its parts, and the single file of older runs), or
+    None when it has none. The parts are read like any table from an untrusted folder: regular
+    files inside the folder only, each bounded, their number and their sum bounded too."""
+    from bench.safe_io import MAX_PARQUET_DECOMPRESSED_BYTES, check_table, human, read_parquet
+
+    frames = []
+    legacy = run_dir / "predictions.parquet"
+    if os.path.lexists(legacy):
+        frames.append(read_parquet(legacy))
+        check_table(frames[-1], str(legacy), "predictions")
+    folder = run_dir / PREDICTIONS_DIR
+    if os.path.islink(folder) or (os.path.lexists(folder) and not os.path.isdir(folder)):
+        raise BenchInputError(
+            f"{folder} is a symbolic link or not a folder; bench reads predictions only from a folder of the run"
+        )
+    parts = (
+        sorted(p for p in folder.iterdir() if p.suffix == ".parquet" and not p.name.startswith(".")) if folder.is_dir() else []
+    )
+    if len(parts) > MAX_PREDICTION_PARTS:
+        raise BenchInputError(f"{folder} holds {len(parts)} tables, more than the {MAX_PREDICTION_PARTS} a run writes")
+    total = 0
+    for part in parts:
+        if os.path.islink(part):
+            raise BenchInputError(f"{part} is a symbolic link; bench reads predictions only from files of the run")
+        frames.append(read_parquet(part))
+        check_table(frames[-1], str(part), "predictions")
+        total += int(frames[-1].memory_usage(deep=True).sum())
+        if total > MAX_PARQUET_DECOMPRESSED_BYTES:
+            raise BenchInputError(f"the tables in {folder} hold more than {human(MAX_PARQUET_DECOMPRESSED_BYTES)} in all")
+    if not frames:
+        return None
+    if os.path.lexists(legacy) and len(frames) > 1 and not frames[0].empty:  # a run resumed across versions
+        written = pd.concat(frames[1:])[["family", "seed"]].drop_duplicates()
+        keys = pd.MultiIndex.from_frame(frames[0][["family", "seed"]])
+        frames[0] = frames[0][~keys.isin(pd.MultiIndex.from_frame(written))]
+    filled = [f for f in frames if not f.empty]
+    return pd.concat(filled, ignore_index=True) if filled else frames[0]
 
 
 def check_writable(folder: Path) -> Path:
@@ -163,7 +214,10 @@ def load(*paths: Path | str) -> Results:
         tables: dict[str, pd.DataFrame] = {}
         for name in TABLES:
             file = run / f"{name}.parquet"
-            if os.path.lexists(file):
+            if name == "predictions":
+                if (predictions := read_predictions(run)) is not None:
+                    tables[name] = predictions
+            elif os.path.lexists(file):
                 tables[name] = read_parquet(file)
                 check_table(tables[name], str(file), name)
         if run_id in manifests:

@@ -43,7 +43,7 @@ from bench.families.base import check_ceilings
 from bench.journal import Journal
 from bench.manifest import build_manifest
 from bench.progress import RunProgress
-from bench.results import check_writable, write_json, write_table
+from bench.results import check_writable, prediction_part, write_json, write_table
 from bench.samplers import create_sampler
 from bench.space import SearchSpace, load_space
 
@@ -263,8 +263,6 @@ class Run:
         write_table(pd.DataFrame(rows["trial"]), self.run_dir / "trials.parquet")
         write_table(pd.DataFrame(rows["history"]), self.run_dir / "history.parquet")
         write_table(pd.DataFrame(rows["final"]), self.run_dir / "final.parquet")
-        if not (self.run_dir / "predictions.parquet").exists():
-            write_table(pd.DataFrame(), self.run_dir / "predictions.parquet")
         write_json(self.manifest(), self.run_dir / "manifest.json")
 
     def resume_command(self) -> str:
@@ -484,10 +482,4 @@ class Run:
                 "y_pred_default": default,
             }
         )
-        path = self.run_dir / "predictions.parquet"
-        if path.exists():
-            earlier = pd.read_parquet(path)
-            if not earlier.empty:
-                earlier = earlier[(earlier["family"] != family) | (earlier["seed"] != seed)]
-                predictions = pd.concat([earlier, predictions], ignore_index=True)
-        write_table(predictions, path)
+        write_table(predictions, prediction_part(self.run_dir, family, seed))  # this family and seed's alone
