@@ -39,7 +39,7 @@ from bench.cluster import check_address, ray_session
 from bench.datasets import get_dataset
 from bench.errors import BenchInputError
 from bench.families import create_family, list_families
-from bench.families.base import check_ceilings
+from bench.families.base import Family, check_ceilings
 from bench.journal import Journal
 from bench.manifest import build_manifest
 from bench.progress import RunProgress
@@ -111,6 +111,18 @@ class RunOptions:
         if not names:
             raise BenchInputError(f"--family is required (or --resume RUN); valid families: {', '.join(list_families())}, all")
         return names
+
+
+#: A refit beside the warm refit worker runs on a new process, which spends seconds importing
+#: first: a single-core family's refits run side by side only when its trials' fits took longer.
+SIDE_BY_SIDE_REFIT_SECONDS = 10.0
+
+
+def side_by_side(family: Family, configs: int, fit_seconds: float) -> bool:
+    """Whether ``configs`` refits run at once, each on its share of the cores: only for a family
+    whose fit uses one core (one after the other, each with every core, would leave the others
+    idle), and only when its trials' fits took long enough to pay for a new worker's imports."""
+    return configs > 1 and not family.parallel_fit and fit_seconds >= SIDE_BY_SIDE_REFIT_SECONDS
 
 
 def scheduler_ran(name: str, family: str) -> str:
@@ -384,8 +396,8 @@ class Run:
     def _refit(
         self, family: str, seed: int, gpus: float, rows: list[dict[str, Any]], search_seconds: float, final_ref: Any
     ) -> None:
-        """Refit the kept configuration and the library default, one after the other, each with
-        every core of its node (the search is over), and score both on test."""
+        """Refit the kept configuration and the library default with every core of a node (the
+        search is over; see :meth:`_refits`), and score both on test."""
         from bench.refit import final_row, select
         from bench.scheduling import same_config
         from bench.search import DEFAULT_TRIALS, default_config
@@ -417,8 +429,10 @@ class Run:
         configs = [selection.params]
         if not same_config(selection.params, default_params):
             configs.append(default_params)
+        default_row = next((r for r in rows if r.get("is_default") and r["status"] == "completed"), None)
+        fit_seconds = max(float(r.get("fit_seconds") or 0.0) for r in (selection.row, default_row or {}))
         try:
-            outs = self._refits(family, configs, seed, gpus, final_ref)
+            outs = self._refits(family, configs, seed, gpus, final_ref, fit_seconds)
         except Exception as exc:  # noqa: BLE001 - a refit that raises is a finding, not a crash of the run
             self.journal.append(
                 "final",
@@ -431,7 +445,6 @@ class Run:
             )
             return
         tuned, default = outs[0], outs[-1]
-        default_row = next((r for r in rows if r.get("is_default") and r["status"] == "completed"), None)
         self._write_predictions(family, seed, tuned["predicted"], default["predicted"])
         self.journal.append(
             "final", final_row(base, selection, tuned, default, default_row, default_params, self.final_data.y_test)
@@ -449,23 +462,33 @@ class Run:
         ]
         return max([self.options.cpus_per_trial, *sizes])
 
-    def _refits(self, family: str, configs: list[dict[str, Any]], seed: int, gpus: float, final_ref: Any) -> list[dict[str, Any]]:
-        """``refit_and_test`` of each configuration, in order, each with :meth:`refit_cpus` threads:
-        on a local run's warm refit worker (see bench.warm), else (a cluster, a GPU refit, or a
-        refit worker that died) as Ray tasks on new workers, retried as trials are."""
+    def _refits(
+        self, family: str, configs: list[dict[str, Any]], seed: int, gpus: float, final_ref: Any, fit_seconds: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """``refit_and_test`` of each configuration with :meth:`refit_cpus` threads, one after the
+        other; or, for a family whose fit uses one core (:func:`side_by_side`), at once, each with
+        its share. On a local run's warm refit worker (see bench.warm), the refits beside it on new
+        workers; else (a cluster, a GPU refit, or a refit worker that died) as Ray tasks on new
+        workers, retried as trials are."""
         import ray
 
         from bench import warm
         from bench.trial import refit_entry
 
         threads = self.refit_cpus(gpus)
+        together = side_by_side(create_family(family), len(configs), fit_seconds)
+        if together:
+            threads = max(1, threads // len(configs))
+        task = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=self.options.max_failures)(refit_entry)
         worker = warm.refit_worker() if gpus <= 0 else None
         if worker is not None:
             try:
+                if together:
+                    beside = [task.remote(family, params, seed, threads, gpus, final_ref) for params in configs[1:]]
+                    return ray.get([worker.refit.remote(family, configs[0], seed, threads, final_ref), *beside])
                 return ray.get([worker.refit.remote(family, params, seed, threads, final_ref) for params in configs])
             except ray.exceptions.RayActorError:
                 pass  # its process died (out of memory?): the refits run again on new workers
-        task = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=self.options.max_failures)(refit_entry)
         return ray.get([task.remote(family, params, seed, threads, gpus, final_ref) for params in configs])
 
     def _write_predictions(self, family: str, seed: int, predicted: np.ndarray, default: np.ndarray) -> None:

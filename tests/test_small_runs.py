@@ -64,6 +64,19 @@ def test_a_refit_uses_every_core_of_the_largest_node_that_can_hold_it(monkeypatc
     assert Run.refit_cpus(run, 0.0) == 24  # never fewer than a trial had
 
 
+def test_only_long_single_core_refits_run_side_by_side() -> None:
+    from bench.families import create_family, list_families
+    from bench.runner import SIDE_BY_SIDE_REFIT_SECONDS, side_by_side
+
+    single_core = {name for name in list_families() if not create_family(name).parallel_fit}
+    assert single_core == {"svm", "tree"}  # libsvm and the tree builder; the others use threads
+    long = SIDE_BY_SIDE_REFIT_SECONDS
+    assert side_by_side(create_family("svm"), 2, long) and side_by_side(create_family("tree"), 2, 3 * long)
+    assert not side_by_side(create_family("svm"), 2, long / 10)  # a new worker's imports would cost more
+    assert not side_by_side(create_family("svm"), 1, 3 * long)  # the default won: one refit
+    assert not side_by_side(create_family("forest"), 2, 3 * long)  # threads use the cores already
+
+
 # ------------------------------------------------------------------------------ the report
 
 

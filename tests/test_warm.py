@@ -132,13 +132,19 @@ def test_the_refit_lands_on_a_worker_started_with_the_node_and_uses_every_core(t
         assert worker is not None and prepared == [True]
         run.cluster = {"resources": resources}
         default = default_config(run.spaces["svm"])
-        tuned, again = run._refits("svm", [{**default, "C": 10.0}, default], 0, 0.0, ray.put(run.final_data))
+        configs, data = [{**default, "C": 10.0}, default], ray.put(run.final_data)
+        tuned, again = run._refits("svm", configs, 0, 0.0, data)
         process = psutil.Process(tuned["pid"])
         started, role = process.create_time(), process.environ().get(warm.REFIT_ROLE_VAR)
+        # svm fits on one core: trials' fits as long as MNIST's put the two refits side by side
+        first, beside = run._refits("svm", configs, 0, 0.0, data, fit_seconds=60.0)
     assert again["pid"] == tuned["pid"] and role == "refit"  # both refits, on the refit worker
     assert started < session_up  # started with the node, not for the refit
     assert tuned["max_threads"] == again["max_threads"] == 2  # every core of the node, not --cpus-per-trial
     assert tuned["test_accuracy"] > 0.95
+    assert first["pid"] == tuned["pid"] and beside["pid"] != tuned["pid"]  # the second on a worker of its own
+    assert first["max_threads"] == beside["max_threads"] == 1  # each with its share of the two cores
+    assert (first["predicted"] == tuned["predicted"]).all() and (beside["predicted"] == again["predicted"]).all()
 
 
 @pytest.mark.slow

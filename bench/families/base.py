@@ -102,6 +102,9 @@ class Family(ABC):
     #: Modules a model of this family imports when built, beyond scikit-learn (torch,
     #: LightGBM): a local run's workers import them before the first trial (bench.warm).
     libraries: ClassVar[tuple[str, ...]] = ()
+    #: Whether a fit uses more than one core (threads, BLAS, OpenMP). A single-core family's two
+    #: refits (kept configuration and default) run side by side rather than one after the other.
+    parallel_fit: ClassVar[bool] = True
     #: Whether each stage refits from scratch on more rows (so a configuration costs its last
     #: stage) rather than extending one model (so it costs every stage so far).
     stages_refit: ClassVar[bool] = False

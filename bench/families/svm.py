@@ -62,6 +62,7 @@ class ScaledGammaSVC(SVC):
 @register_family
 class Svm(RowFidelity):
     name = "svm"
+    parallel_fit = False  # libsvm's solver runs on one core
     ceilings: ClassVar[dict[str, int]] = {"cache_size": 8192, "degree": 10}  # libsvm cache in MB
     description = "SVC with linear, RBF or polynomial kernel (libsvm, one-vs-one)"
     hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = (

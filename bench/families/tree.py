@@ -19,6 +19,7 @@ from bench.families.preprocess import PREPROCESSING, preprocessing_steps
 @register_family
 class Tree(Family):
     name = "tree"
+    parallel_fit = False  # the tree builder runs on one core
     ceilings: ClassVar[dict[str, int]] = {"max_depth": 200}
     description = "CART decision tree (gini or entropy, depth and leaf-size limits, cost-complexity pruning)"
     hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = (
