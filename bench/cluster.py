@@ -148,14 +148,15 @@ def local_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def check_cpus_per_trial(cpus_per_trial: int, address: str | None) -> None:
+def check_cpus_per_trial(cpus_per_trial: int, address: str | None, what: str = "--cpus-per-trial") -> None:
     """Refuse at once a trial larger than this machine when the run starts its own instance:
     Ray would otherwise wait forever for a node that can hold it. (A cluster's autoscaler may
-    add larger nodes, so a cluster's runs are not refused here.)"""
+    add larger nodes, so a cluster's runs are not refused here.) ``what`` names the value in the
+    message: the flag, or a resumed run's saved option."""
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is None and cpus_per_trial > (cpus := local_cpus()):
         raise BenchInputError(
-            f"--cpus-per-trial {cpus_per_trial} is more than the {cpus} CPUs of this machine; "
+            f"{what} {cpus_per_trial} is more than the {cpus} CPUs of this machine; "
             f"a trial that large would never start (use at most {cpus}, or a cluster with --address)"
         )
 

@@ -17,7 +17,9 @@ A run folder may come from someone else, so the journal is handled as untrusted:
   ``history`` rows (one per intermediate report, many per trial) are left to the kernel for
   speed: a power loss can drop the last intermediate reports, never a finished trial.
 
-The same rules apply to Optuna's journal file (:func:`optuna_backend`).
+The same rules apply to Optuna's journal file (:func:`optuna_backend`). A resume also refuses
+configurations past their family's ceilings in either journal (:func:`check_model_size`): the
+best trial recorded is refit, and a trial queued in Optuna's study runs with the values it holds.
 """
 
 from __future__ import annotations
@@ -244,9 +246,10 @@ def check_optuna_journal(path: Path) -> None:
     _check_optuna_lines(path)
 
 
-def _check_optuna_lines(path: Path) -> None:
-    """Every complete line of Optuna's journal file is one of its records (read-only)."""
+def _check_optuna_lines(path: Path) -> list[dict[str, Any]]:
+    """Every complete line of Optuna's journal file is one of its records (read-only); returns them."""
     lines, _ = read_lines(path)
+    records = []
     for number, line in enumerate(lines, start=1):
         try:
             entry = json.loads(line)
@@ -257,6 +260,72 @@ def _check_optuna_lines(path: Path) -> None:
                 f"{path} line {number} is not an Optuna journal record; the study file is corrupt "
                 f"there: repair or remove that line to go on"
             )
+        records.append(entry)
+    return records
+
+
+def check_model_size(family: str, params: dict[str, Any], where: str) -> None:
+    """Refuse a recorded configuration of ``family`` past the family's ceilings (model size and
+    fidelity), as a search space past them is refused: a resumed run refits the journal's best
+    trial and Optuna runs its study's queued trials with the values they hold, whatever the
+    search space says. A family bench does not know is left alone (no run of it is made)."""
+    from bench.families import create_family, list_families
+
+    if family not in list_families():
+        return
+    model_family = create_family(family)
+    for name, ceiling in model_family.ceilings.items():
+        value = params.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > ceiling:
+            shown = f"{value:g}" if value < 1e300 else "more than 1e300"  # :g of a longer int overflows
+            raise BenchInputError(f"{where}: {family} {name}={shown} is above its ceiling; valid: at most {ceiling}")
+    try:
+        model_family.max_fidelity(params)
+    except BenchInputError as exc:
+        raise BenchInputError(f"{where}: {exc}") from None
+    except (TypeError, ValueError, OverflowError):
+        pass  # not a number: building the model fails on it, a failed row
+
+
+def _check_optuna_trials(path: Path, records: list[dict[str, Any]]) -> None:
+    """The configurations Optuna's journal holds for bench's studies (``RUN/FAMILY/seedN``), read
+    back by Optuna's own replay (in memory), within their family's ceilings: the values a trial
+    was given and those a queued trial will be given (``fixed_params``)."""
+    storage = _replayed(path, records)
+    try:
+        for study in storage.get_all_studies():
+            parts = study.study_name.split("/")
+            if len(parts) != 3:
+                continue  # not a study bench opens
+            study_id = storage.get_study_id_from_name(study.study_name)
+            for trial in storage.get_all_trials(study_id, deepcopy=False):
+                fixed = trial.system_attrs.get("fixed_params")
+                for params in (trial.params, fixed if isinstance(fixed, dict) else {}):
+                    check_model_size(parts[1], params, f"{path}: trial {trial.number} of study {study.study_name!r}")
+    except BenchInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a crafted record makes Optuna's replay raise
+        raise BenchInputError(f"{path} is not a study journal Optuna can read ({type(exc).__name__})") from None
+
+
+def _replayed(path: Path, records: list[dict[str, Any]]) -> Any:
+    """An Optuna ``JournalStorage`` replaying ``records``, in memory and read-only."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import BaseJournalBackend
+
+    class Records(BaseJournalBackend):
+        def read_logs(self, log_number_from: int) -> list[dict[str, Any]]:
+            return records[log_number_from:]
+
+        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+            raise BenchInputError(f"{path}: read only while it is checked")
+
+    try:
+        return JournalStorage(Records())
+    except BenchInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a crafted record makes Optuna's replay raise
+        raise BenchInputError(f"{path} is not a study journal Optuna can read ({type(exc).__name__})") from None
 
 
 def optuna_backend(path: Path) -> Any:
@@ -323,20 +392,10 @@ def check_resumable(run_dir: Path) -> int:
         )
     torn = journal.check()
     rows = journal.rows()
-    for kind in DURABLE_KINDS:  # what a resumed run reads from every finished row
-        for row in rows[kind]:
-            if (
-                not isinstance(row.get("family"), str)
-                or not isinstance(row.get("seed"), int)
-                or isinstance(row.get("seed"), bool)
-            ):
-                raise BenchInputError(
-                    f"--resume {run_dir}: journal.jsonl holds a {kind} row without a family name and a "
-                    f"whole-number seed; not a journal bench wrote"
-                )
+    _check_rows(run_dir, rows)
     study = run_dir / "optuna-journal.log"
-    if os.path.lexists(study):
-        _check_optuna_lines(study)  # refuses a link, a FIFO, a garbled line
+    if os.path.lexists(study):  # refuses a link, a FIFO, a garbled line, a queued trial past a ceiling
+        _check_optuna_trials(study, _check_optuna_lines(study))
     tune = run_dir / "tune"
     if os.path.islink(tune) or (os.path.lexists(tune) and not os.path.isdir(tune)):
         raise BenchInputError(
@@ -370,6 +429,37 @@ def check_resumable(run_dir: Path) -> int:
                 f"would drop them (restore journal.jsonl, or move {path.name} away to accept the loss)"
             )
     return torn
+
+
+def _check_rows(run_dir: Path, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """What a resumed run reads from every finished row: the name of a family bench has (it is
+    printed in the terminal's leaderboard), a whole-number seed, the run's own run_id (rows of
+    another run would merge with it in every report); and a trial's configuration, which may be
+    refit, within its family's ceilings."""
+    from bench.families import list_families
+    from bench.manifest import read_manifest
+
+    families, run_id = set(list_families()), read_manifest(run_dir)["run_id"]
+    for kind in KINDS:
+        for row in rows[kind]:
+            if kind in DURABLE_KINDS and (
+                not isinstance(row.get("family"), str)
+                or row["family"] not in families
+                or not isinstance(row.get("seed"), int)
+                or isinstance(row.get("seed"), bool)
+            ):
+                raise BenchInputError(
+                    f"--resume {run_dir}: journal.jsonl holds a {kind} row without a family bench has and a "
+                    f"whole-number seed; not a journal bench wrote"
+                )
+            if row.get("run_id", run_id) != run_id:
+                raise BenchInputError(
+                    f"--resume {run_dir}: journal.jsonl holds a {kind} row of run "
+                    f"{one_line(row.get('run_id'))[:60]!r}, not of this run ({run_id}); not a journal bench wrote"
+                )
+    for row in rows["trial"]:
+        params = {k.removeprefix("params_"): v for k, v in row.items() if k.startswith("params_")}
+        check_model_size(row["family"], params, f"--resume {run_dir}: journal.jsonl trial {one_line(row['trial_id'])[:60]!r}")
 
 
 def _py(value: Any) -> Any:

@@ -43,6 +43,7 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
+from bench.safe_io import one_line
 from bench.stats import CONFIDENCE, holm, mcnemar_exact, t_halfwidth, wilson_interval
 
 #: Columns the terminal shows, with their headers; the HTML shows these first, in this order.
@@ -516,5 +517,5 @@ def rich_table(board: pd.DataFrame, title: str) -> Table:
     for column, header in COLUMNS.items():
         table.add_column(header, justify="left" if column in ("family", "tie") else "right")
     for _, row in formatted(board, list(COLUMNS)).iterrows():
-        table.add_row(*(Text(cell) for cell in row))  # Text: no rich markup from run data
+        table.add_row(*(Text(one_line(cell)) for cell in row))  # Text: no rich markup; one_line: no control characters
     return table

@@ -274,6 +274,10 @@ def saved_options(
                 raise _bad(key, saved[key], expected)
             values[key] = saved[key]
     values.update(address=address, storage=storage, results_dir=Path(run_dir).resolve().parent)
+    if "cpus_per_trial" in values:  # as the command line does, before the dataset is loaded
+        from bench.cluster import check_cpus_per_trial
+
+        check_cpus_per_trial(values["cpus_per_trial"], address, "manifest option cpus_per_trial")
     notes: list[str] = []
     if data_dir is not None:
         values["data_dir"] = Path(data_dir)

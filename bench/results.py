@@ -101,6 +101,21 @@ def read_predictions(run_dir: Path) -> pd.DataFrame | None:
     return pd.concat(filled, ignore_index=True) if filled else frames[0]
 
 
+def _check_run_id(table: pd.DataFrame, run_id: str, where: Path) -> None:
+    """A run folder's tables hold that run's rows only: rows naming another run would merge
+    with it wherever both are loaded, and count twice."""
+    from bench.safe_io import one_line
+
+    if "run_id" not in table or table.empty:
+        return
+    others = set(table["run_id"].dropna().astype(str)) - {run_id}
+    if others:
+        raise BenchInputError(
+            f"{where} holds rows of run {one_line(sorted(others)[0])[:60]!r}, but its manifest names run {run_id!r}; "
+            f"a report would merge them with that run: not a folder bench wrote"
+        )
+
+
 def check_writable(folder: Path) -> Path:
     """Create ``folder`` and prove it is writable before any compute is spent."""
     try:
@@ -220,6 +235,8 @@ def load(*paths: Path | str) -> Results:
             elif os.path.lexists(file):
                 tables[name] = read_parquet(file)
                 check_table(tables[name], str(file), name)
+            if name in tables:
+                _check_run_id(tables[name], run_id, run / f"{name}.parquet")
         if run_id in manifests:
             first = run_paths[run_id]
             if (

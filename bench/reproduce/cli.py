@@ -19,6 +19,16 @@ DESCRIPTION = (
 )
 
 
+def text(value: object) -> str:
+    """Run data for a rich markup string: one line, its brackets escaped (an error text or a
+    file's name is never markup, nor a terminal link)."""
+    from rich.markup import escape
+
+    from bench.safe_io import one_line
+
+    return escape(one_line(value))
+
+
 def add_parser(subcommands: Any) -> argparse.ArgumentParser:
     """Add the ``reproduce`` subcommand to ``subcommands`` (an argparse subparsers action)."""
     parser = subcommands.add_parser(
@@ -114,10 +124,9 @@ def run(args: argparse.Namespace) -> int:
     )
 
     def progress(trial: dict[str, Any], done: int, total: int) -> None:
-        score = f"{trial['test_accuracy']:.4f}" if trial["status"] == "completed" else f"failed: {trial['error']}"
-        log.print(
-            f"  [{done}/{total}] {trial['source']} {trial['dataset']} {trial['baseline_id']} repeat {trial['repeat']}: {score}"
-        )
+        score = f"{trial['test_accuracy']:.4f}" if trial["status"] == "completed" else f"failed: {text(trial['error'])}"
+        where = " ".join(text(trial[k]) for k in ("source", "dataset", "baseline_id", "repeat"))
+        log.print(f"  \\[{done}/{total}] {where}: {score}")
 
     run_dir = reproduction.execute(on_result=progress)
     final = reproduction.final_frame()
@@ -125,9 +134,9 @@ def run(args: argparse.Namespace) -> int:
     counts = final["verdict"].value_counts().to_dict()
     out.print(", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "not reproduced", "failed")))
     for _, row in final[final["status"] != "completed"].iterrows():
-        out.print(f"[red]{row['source']} {row['baseline_id']}: {row['error']}[/]")
-    out.print(f"results: {run_dir}")
+        out.print(f"[red]{text(row['source'])} {text(row['baseline_id'])}: {text(row['error'])}[/]")
+    out.print(f"results: {text(run_dir)}")
     for name in ("trials.parquet", "final.parquet", "samples.parquet", "manifest.json"):
         if (run_dir / name).is_file():
-            out.print(f"  {run_dir / name}")
+            out.print(f"  {text(run_dir / name)}")
     return 0
