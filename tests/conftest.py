@@ -1,10 +1,14 @@
-"""Shared fixtures: the real MNIST files in ../shared/data, and a CLI runner."""
+"""Shared fixtures: the real MNIST files in ../shared/data, and two CLI runners: ``run_cli`` (a
+real ``python -m bench`` process) and ``cli`` (``bench.cli.main`` called in this process)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,6 +40,55 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600, env: dict |
         [sys.executable, "-m", "bench", *args], cwd=cwd or REPO, capture_output=True, text=True,
         timeout=timeout, env=full_env,
     )
+
+
+@dataclass
+class CliResult:
+    """What :func:`cli` gives back: the fields of ``subprocess.CompletedProcess`` that tests read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """``bench.cli.main`` called in this process, for input errors caught before Ray starts: no
+    interpreter start and imports per call, as :func:`run_cli` pays. Called like ``run_cli``:
+    ``cli("run", "--family", "svm", env={...}, cwd=path)``. argparse's ``SystemExit`` becomes the
+    return code, what the command wrote to sys.stdout and sys.stderr the two streams.
+
+    ``ray.init`` raises while it runs, so a check that no longer refuses the input fails the test
+    at once instead of running a search inside pytest; the signal handlers ``bench run``
+    installs are put back after the call."""
+    import ray
+
+    from bench.cli import main
+
+    def no_ray(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ray.init called: the in-process CLI runner is for input refused before Ray starts")
+
+    def call(*args: str, cwd: Path | None = None, env: dict | None = None) -> CliResult:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        monkeypatch.setattr(ray, "init", no_ray)
+        handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        capsys.readouterr()  # only this call's output
+        message = ""
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:  # argparse: --help (0) or a bad argument (2)
+            code = exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
+            message = exit_.code if isinstance(exit_.code, str) else ""  # as the interpreter prints it
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+        out, err = capsys.readouterr()
+        return CliResult(returncode=code, stdout=out, stderr=err + (message + "\n" if message else ""))
+
+    return call
 
 
 def one_layer_mlp_space(folder: Path, *, hidden_units: int, epochs: int, batch_size: int, **more: dict) -> Path:

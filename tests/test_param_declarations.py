@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from conftest import run_cli
 
 from bench.errors import BenchInputError
 from bench.families import Family, create_family, list_families
@@ -161,10 +160,10 @@ def test_several_undeclared_parameters_are_named_together() -> None:
     assert parse_space(text, "svm", "x.yaml").names == ["Cc", "krnel"]  # no declaration given: an old run's file, for its report
 
 
-def test_a_misspelt_parameter_exits_2_through_the_cli(tmp_path: Path) -> None:
+def test_a_misspelt_parameter_exits_2_through_the_cli(cli, tmp_path: Path) -> None:
     folder = _misspelt_svm(tmp_path / "spaces")
-    result = run_cli("run", "--family", "svm", "--trials", "1", "--space-dir", str(folder),
-                     "--results-dir", str(tmp_path / "results"), "--no-progress")
+    result = cli("run", "--family", "svm", "--trials", "1", "--space-dir", str(folder),
+                 "--results-dir", str(tmp_path / "results"), "--no-progress")
     assert result.returncode == 2, (result.returncode, result.stderr)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr

@@ -187,12 +187,12 @@ def test_verdict_tolerance_is_two_sided() -> None:
 # ------------------------------------------------------------------ command line
 
 
-def test_cli_list_shows_sources_and_rows(tmp_path: Path) -> None:
-    result = run_cli("reproduce", "--list", "--results-dir", str(tmp_path))
+def test_cli_list_shows_sources_and_rows(cli, tmp_path: Path) -> None:
+    result = cli("reproduce", "--list", "--results-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     for name in ("notebook", "zalando", "sklearn-bench-mnist", "sklearn-digits", "lecun"):
         assert name in result.stdout
-    rows = run_cli("reproduce", "--list", "--source", "zalando", "--dataset", "mnist", "--only", "DecisionTree*")
+    rows = cli("reproduce", "--list", "--source", "zalando", "--dataset", "mnist", "--only", "DecisionTree*")
     assert rows.returncode == 0, rows.stderr
     assert rows.stdout.count("tree-") == 12 and "0.873" in rows.stdout
     assert not any(tmp_path.iterdir())
@@ -207,25 +207,24 @@ def test_cli_list_shows_sources_and_rows(tmp_path: Path) -> None:
         ([], ["--source", "notebook"]),
     ],
 )
-def test_cli_bad_input_is_one_line_and_exit_2(args: list[str], needles: list[str], tmp_path: Path) -> None:
-    _one_line_error(run_cli("reproduce", *args, "--results-dir", str(tmp_path)), *needles)
+def test_cli_bad_input_is_one_line_and_exit_2(cli, args: list[str], needles: list[str], tmp_path: Path) -> None:
+    _one_line_error(cli("reproduce", *args, "--results-dir", str(tmp_path)), *needles)
 
 
-def test_cli_missing_data_names_where_to_put_it(tmp_path: Path) -> None:
+def test_cli_missing_data_names_where_to_put_it(cli, tmp_path: Path) -> None:
     if Path("/usr/share/datasets/fashion-mnist").is_dir():
         pytest.skip("fashion-mnist is installed system-wide here")
     empty = tmp_path / "empty"
     empty.mkdir()
     offline = {k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
-    result = run_cli("reproduce", "--source", "zalando", "--dataset", "fashion-mnist", "--only", "DecisionTree*",
-                     "--data-dir", str(empty), "--results-dir", str(tmp_path / "r"),
-                     env={**offline, "XDG_CACHE_HOME": str(tmp_path / "cache")}, timeout=300)
+    result = cli("reproduce", "--source", "zalando", "--dataset", "fashion-mnist", "--only", "DecisionTree*",
+                 "--data-dir", str(empty), "--results-dir", str(tmp_path / "r"), env={**offline, "XDG_CACHE_HOME": str(tmp_path / "cache")})
     _one_line_error(result, "fashion-mnist", "--data-dir")
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
 
 
-def test_cli_reference_source_prints_without_running(tmp_path: Path) -> None:
-    result = run_cli("reproduce", "--source", "lecun", "--results-dir", str(tmp_path))
+def test_cli_reference_source_prints_without_running(cli, tmp_path: Path) -> None:
+    result = cli("reproduce", "--source", "lecun", "--results-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "LeNet-5" in result.stdout and "never re-run" in result.stdout
     assert not any(tmp_path.iterdir())
