@@ -224,7 +224,8 @@ def test_importances_come_from_a_study_rebuilt_from_the_trials(runs: Runs) -> No
 @pytest.mark.slow
 def test_reproduction_runs_get_a_published_vs_reproduced_table(runs: Runs, tmp_path: Path) -> None:
     run = tmp_path / "repro"
-    shutil.copytree(runs.second, run, ignore=shutil.ignore_patterns("tune", "report.html"))
+    # the search run's own tables name its run: a reproduction folder holds only its own rows
+    shutil.copytree(runs.second, run, ignore=shutil.ignore_patterns("tune", "report.html", "trials.parquet", "history.parquet", "predictions*"))
     manifest = json.loads((run / "manifest.json").read_text())
     manifest.update(kind="reproduce", run_id="repro-1")
     (run / "manifest.json").write_text(json.dumps(manifest))
