@@ -112,6 +112,14 @@ def select(rows: list[dict[str, Any]], family: str) -> Selection | None:
             f"refit at its full plan: no challenger was shown better (the best, {best['val_accuracy']:.4f} at "
             f"{_fidelity(best):g}, had nothing to be compared with)",
         )
+    if default is best:
+        return Selection(
+            default,
+            _params(default),
+            "default",
+            f"no trial finished its plan; the default, the best scored ({best['val_accuracy']:.4f} at "
+            f"{_fidelity(best):g}), is refit at its full plan",
+        )
     if default is not None and not _proven_at_partial_fidelity(best, default):
         return Selection(
             default,

@@ -88,6 +88,7 @@ def test_without_a_finished_trial_a_challenger_must_beat_the_defaults_score_at_e
     # the best partial trial being the default keeps it at its full plan
     kept = select([row(0, 0.90, status="pruned", fidelity=30, params_n_rounds=100), ahead], "lightgbm")
     assert kept.selected == "default" and kept.params["n_rounds"] == 100
+    assert "the default, the best scored (0.9000 at 30)" in kept.note and "challenger" not in kept.note
 
 
 def test_nothing_scored_is_no_selection() -> None:
