@@ -63,12 +63,21 @@ def validate_source(data: Any, origin: str = "<data>") -> None:
         raise BenchInputError(f"baseline file {origin} repeats row ids: {', '.join(duplicates)}")
 
 
+def _safe_yaml(text: str) -> Any:
+    """YAML read by a safe loader only (plain data, no Python objects): libyaml's where PyYAML
+    has it, since the pure-Python one took a second for these files."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 @cache
 def _load_cached(name: str) -> dict[str, Any]:
     file = resources.files(_PACKAGE).joinpath(f"{name}.yaml")
     try:
-        # libyaml's safe loader where PyYAML has it: the pure-Python one took a second for these files
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = _safe_yaml(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise BenchInputError(f"baseline file {name}.yaml is malformed YAML: {exc}") from None
     validate_source(data, f"{name}.yaml")
