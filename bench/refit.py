@@ -103,32 +103,26 @@ def select(rows: list[dict[str, Any]], family: str) -> Selection | None:
         return None
     best = _best(partial)
     default = next((r for r in rows if r.get("is_default") and r["status"] != "failed"), None)
-    if default is not None and not _scored(default):
-        return Selection(
-            default,
-            _params(default),
-            "default",
-            f"no trial finished its plan and the budget cut the default before its first score; the default is "
-            f"refit at its full plan: no challenger was shown better (the best, {best['val_accuracy']:.4f} at "
-            f"{_fidelity(best):g}, had nothing to be compared with)",
-        )
-    if default is best:
-        return Selection(
-            default,
-            _params(default),
-            "default",
-            f"no trial finished its plan; the default, the best scored ({best['val_accuracy']:.4f} at "
-            f"{_fidelity(best):g}), is refit at its full plan",
-        )
-    if default is not None and not _proven_at_partial_fidelity(best, default):
-        return Selection(
-            default,
-            _params(default),
-            "default",
-            f"no trial finished its plan; the default is refit at its full plan: the best challenger "
-            f"({best['val_accuracy']:.4f} at {_fidelity(best):g}) did not beat the default's score "
-            f"({default['val_accuracy']:.4f} at {_fidelity(default):g}) beyond noise at equal or less training",
-        )
+    if default is not None:
+        best_at = f"{best['val_accuracy']:.4f} at {_fidelity(best):g}"
+        kept = "no trial finished its plan"
+        if not _scored(default):
+            kept += (
+                f" and the budget cut the default before its first score; the default is refit at its full plan: "
+                f"no challenger was shown better (the best, {best_at}, had nothing to be compared with)"
+            )
+        elif default is best:
+            kept += f"; the default, the best scored ({best_at}), is refit at its full plan"
+        elif not _proven_at_partial_fidelity(best, default):
+            kept += (
+                f"; the default is refit at its full plan: the best challenger ({best_at}) did not beat the "
+                f"default's score ({default['val_accuracy']:.4f} at {_fidelity(default):g}) beyond noise at "
+                f"equal or less training"
+            )
+        else:
+            kept = ""
+        if kept:
+            return Selection(default, _params(default), "default", kept)
     model_family = create_family(family)
     planned = model_family.max_fidelity(_params(best))
     fidelity = _fidelity(best)
@@ -148,8 +142,6 @@ def _proven_at_partial_fidelity(challenger: dict[str, Any], default: dict[str, A
     either way: only by beating the default's score at equal or more training, by the same test
     as finished trials. A default scored with less training than the challenger gives no fair
     comparison, and the library's own choice stands."""
-    if challenger is default:
-        return False
     return _fidelity(default) >= _fidelity(challenger) and challenger_p_value(challenger, default) < ALPHA
 
 
