@@ -31,9 +31,12 @@ DATASETS = ("digits", "fashion-mnist", "mnist")
 SAMPLERS = ("tpe", "random", "cmaes", "qmc", "gp")
 SCHEDULERS = ("auto", "asha", "none")
 DEFAULT_TRIALS = 20
+SUITES = ("small", "standard")
 
 #: ``run`` options a resume still takes from the command line: where to connect, read and write.
 RESUME_KEEPS = ("address", "storage", "data_dir", "space_dir", "no_progress", "results_dir", "resume")
+#: ``run`` options a suite sets itself (its problems): refused beside ``--suite``.
+SUITE_SETS = ("family", "dataset", "trials", "time_budget", "seed", "seeds", "train_size", "name")
 
 SUMMARY = """\
 Hyperparameter searches for handwritten-digit recognition (digits, MNIST, Fashion-MNIST):
@@ -116,6 +119,11 @@ def _check_run(parser: _Parser, args: argparse.Namespace, given: dict[str, str])
                 f"with --resume give only --address, --storage, --data-dir, --space-dir, --results-dir, "
                 f"--no-progress"
             )
+    args.sampler_given = "sampler" in given  # a suite compares its own default methods otherwise
+    if "suite" in given:
+        clashing = [flag for dest, flag in given.items() if dest in SUITE_SETS]
+        if clashing:
+            parser.error(f"--suite sets the families, datasets, sizes, budgets and seeds itself; leave out {', '.join(clashing)}")
     if args.family is not None:  # [[svm, knn], [forest]] -> [svm, knn, forest], in order, once each
         args.family = list(dict.fromkeys(name for names in args.family for name in names))
 
@@ -156,6 +164,24 @@ def seed_list(text: str) -> list[int]:
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"{text!r} must list distinct non-negative integers, e.g. 0,1,2")
     return seeds
+
+
+def name_list(option: str, valid: Sequence[str]) -> Callable[[str], str]:
+    """A parser of 'tpe' or 'tpe,random' for ``--{option}``: each name checked, each once; the
+    names stay one comma-joined text (as the manifest saves them)."""
+
+    def parse(text: str) -> str:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        for name in names:
+            if name not in valid:
+                raise argparse.ArgumentTypeError(f"unknown {option} {name!r}; valid {option}s: {', '.join(valid)}")
+        if not names:
+            raise argparse.ArgumentTypeError(f"{text!r} names no {option}; valid {option}s: {', '.join(valid)}")
+        if len(set(names)) != len(names):
+            raise argparse.ArgumentTypeError(f"{text!r} names a {option} twice")
+        return ",".join(names)
+
+    return parse
 
 
 def family_list(text: str) -> list[str]:
@@ -212,7 +238,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="repeat each family's search once per seed, e.g. 0,1,2 (instead of --seed)",
     )
     run.add_argument(
-        "--sampler", default="tpe", choices=SAMPLERS, metavar="NAME", help=f"Optuna sampler: {', '.join(SAMPLERS)} (default tpe)"
+        "--sampler",
+        default="tpe",
+        type=name_list("sampler", SAMPLERS),
+        metavar="NAME[,NAME...]",
+        help=f"Optuna sampler: {', '.join(SAMPLERS)} (default tpe); several, e.g. tpe,random, compare them: "
+        "each is its own study per family and seed, one after another",
     )
     run.add_argument("--cpus-per-trial", type=positive_int, default=1, metavar="N", help="cores each trial may use (default 1)")
     run.add_argument(
@@ -225,9 +256,23 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     run.add_argument(
         "--scheduler",
         default="auto",
-        choices=SCHEDULERS,
+        type=name_list("scheduler", SCHEDULERS),
+        metavar="NAME[,NAME...]",
         help="early stopping: asha, none, or auto (default: asha for families that report per epoch, "
-        "round or chunk; none for the others)",
+        "round or chunk; none for the others); several, e.g. asha,none, compare them",
+    )
+    run.add_argument(
+        "--with-start",
+        action="store_true",
+        help="a comparison of several samplers or schedulers starts each study, as a single search does, "
+        "from the library default and the space's start configurations (default: off, so random search is random)",
+    )
+    run.add_argument(
+        "--suite",
+        choices=SUITES,
+        metavar="NAME",
+        help=f"run a named, versioned problem suite (families x datasets x sizes x budgets x seeds) to compare "
+        f"the samplers and schedulers given (default tpe,random): {', '.join(SUITES)}",
     )
     run.add_argument("--max-concurrent", type=positive_int, metavar="N", help="trials running at once (default: as many as fit)")
     run.add_argument(
@@ -321,6 +366,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_cpus_per_trial(run.options.cpus_per_trial, run.options.address)
         return _execute(run, console)
     check_cpus_per_trial(args.cpus_per_trial, args.address)
+    if args.suite is not None:
+        from bench.suites import run_suite
+
+        return run_suite(args, console, _execute)
     options = RunOptions(
         families=args.family or [],
         dataset=args.dataset,
@@ -344,6 +393,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         command=shlex.join([*shlex.split(args.prog), *args.argv]),
         reproducible=args.reproducible,
+        with_start=args.with_start,
     )
     return _execute(Run(options, console), console)
 
@@ -383,13 +433,22 @@ def _execute(run: Run, console: Console) -> int:
     report = write_report(results, run_dir / "report.html", title=f"bench run {run.run_id}", board=board)
     out = Console(width=None if sys.stdout.isatty() else 140)
     out.print(rich_table(board, title=f"Leaderboard: {options.dataset} (test set, refit on all training data)"))
+    files = ["trials.parquet", "history.parquet", "final.parquet", "manifest.json"]
+    if run.options.comparison:
+        from bench import methods
+        from bench.results import write_table
+
+        table = methods.methods_table(results.trials, results.final)
+        write_table(table, run_dir / "methods.parquet")
+        files.append("methods.parquet")
+        out.print(methods.terminal_table(table))
     failed = results.final[results.final["status"] != "completed"] if not results.final.empty else results.final
     for _, row in failed.iterrows():
         out.print(
             f"[red]{escape(one_line(row['family']))}: no result ({escape(one_line(row.get('error')))})[/]"
         )  # run data: no markup
     out.print(f"results: {escape(str(run_dir))}")
-    for name in ("trials.parquet", "history.parquet", "final.parquet", "manifest.json"):
+    for name in files:
         out.print(f"  {escape(str(run_dir / name))}")
     out.print(f"report:  {escape(str(report))}")
     return 0

@@ -337,6 +337,8 @@ def _truthful_class() -> type:
     from optuna.trial import TrialState
     from ray.tune.search.optuna import OptunaSearch
 
+    from bench.samplers import SearcherClock
+
     class TruthfulOptunaSearch(OptunaSearch):
         """Ray's OptunaSearch, except that a trial stopped before its plan ended (by ASHA or the time
         budget) is told to Optuna as PRUNED, not COMPLETE with a half-trained score: Optuna's TPE
@@ -346,7 +348,19 @@ def _truthful_class() -> type:
         them, Ray's own telling is used (a pruned trial's partial score counts as final).
         """
 
+        def __init__(self, *args: Any, clock: SearcherClock | None = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.clock = clock or SearcherClock()
+
+        def suggest(self, trial_id: str) -> dict[str, Any] | None:
+            with self.clock.timing():
+                return super().suggest(trial_id)
+
         def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+            with self.clock.timing():
+                self._tell(trial_id, result, error)
+
+        def _tell(self, trial_id: str, result: dict[str, Any] | None, error: bool) -> None:
             state = optuna_state(result, error)
             internals = all(hasattr(self, name) for name in ("_ot_trials", "_ot_study", "_completed_trials"))
             if state == TrialState.COMPLETE or not internals:

@@ -401,9 +401,10 @@ def check_resumable(run_dir: Path) -> int:
         read_predictions(run_dir)
     except BenchInputError as exc:
         raise BenchInputError(f"--resume {run_dir}: {exc}; move it away to go on") from None
+    per_study = ("family", "seed", "sampler", "scheduler")  # one final row per study, methods included
     for table, key, journaled in (
         ("trials", ("trial_id",), {(r["trial_id"],) for r in rows["trial"]}),
-        ("final", ("family", "seed"), {(r["family"], r["seed"]) for r in rows["final"]}),
+        ("final", per_study, {tuple(r.get(k) for k in per_study) for r in rows["final"]}),
     ):
         path = run_dir / f"{table}.parquet"
         if not os.path.lexists(path):

@@ -224,7 +224,8 @@ def pooled_finals(final: pd.DataFrame) -> pd.DataFrame:
     rows["protocol_key"] = [json.dumps(k, sort_keys=True) for k in keys]
     rows["protocol"] = [protocol_text(k) for k in keys]
     rows = rows.sort_values("run_id", kind="stable")
-    rows = rows.drop_duplicates(["run_id", "dataset", "family", "seed"])  # a copied run folder
+    study = [c for c in ("run_id", "dataset", "family", "seed", "sampler", "scheduler") if c in rows]
+    rows = rows.drop_duplicates(study)  # a copied run folder
     return rows.drop_duplicates(["dataset", "family", "protocol_key", "seed"])  # a seed run again
 
 
@@ -399,8 +400,9 @@ def _paired(predictions: pd.DataFrame, rows: pd.DataFrame, seed: Any) -> pd.Data
     mask = (predictions["family"] == row["family"]) & (predictions["seed"] == seed)
     if "run_id" in predictions and row["run_id"]:
         mask &= predictions["run_id"] == row["run_id"]
-    if "dataset" in predictions:
-        mask &= predictions["dataset"] == row["dataset"]
+    for key in ("dataset", "sampler", "scheduler"):  # a run comparing methods holds one study per method
+        if key in predictions and key in row.index and isinstance(row[key], str):
+            mask &= predictions[key] == row[key]
     return predictions.loc[mask, ["test_index", "y_true", "y_pred"]]
 
 
@@ -422,7 +424,7 @@ def mark_ties(board: pd.DataFrame, done: pd.DataFrame, predictions: pd.DataFrame
     """Fill ``tie``, ``tie_p_value`` (Holm-adjusted) and ``tie_seed`` in place, per dataset and protocol."""
     if not {"family", "seed", "test_index", "y_true", "y_pred"} <= set(predictions.columns):
         return
-    keys = [k for k in ("run_id", "dataset", "family", "seed", "test_index") if k in predictions]
+    keys = [k for k in ("run_id", "dataset", "family", "seed", "sampler", "scheduler", "test_index") if k in predictions]
     predictions = predictions.drop_duplicates(keys)  # a copied run folder
     for _, group in board.groupby(["dataset", "protocol_key"], sort=False):
         winner = group.index[0]  # the board is sorted by mean test accuracy within the group

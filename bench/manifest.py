@@ -238,6 +238,8 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "train_size": (lambda v: v is None or (_int(v) and v >= 1), "a whole number of at least 1, or null"),
     "name": (lambda v: v is None or (isinstance(v, str) and len(v) <= 200), "a short text, or null"),
     "reproducible": (lambda v: isinstance(v, bool), "true or false"),
+    "with_start": (lambda v: isinstance(v, bool), "true or false"),
+    "suite": (lambda v: v is None or (isinstance(v, str) and 0 < len(v) <= 100), "a suite name and version, or null"),
     "data_dir": (lambda v: v is None or isinstance(v, str), "a path, or null"),
     "space_dir": (lambda v: v is None or isinstance(v, str), "a path, or null"),
 }

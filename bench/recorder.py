@@ -21,6 +21,7 @@ from ray import tune
 from bench import interrupt
 from bench.compat import creation_index
 from bench.journal import Journal
+from bench.samplers import SearcherClock
 
 SCORE_KEYS = (
     "val_accuracy",
@@ -70,8 +71,10 @@ class TrialRecorder(tune.Callback):
         on_change: Callable[[int, float], None] | None = None,
         is_default: Callable[[dict[str, Any]], bool] | None = None,
         scheduler: Any = None,
+        clock: SearcherClock | None = None,
     ) -> None:
         self.base = base
+        self.clock = clock  # the searcher's own seconds, handed to each row
         self.max_fidelity = max_fidelity
         self.journal = journal
         self.on_change = on_change
@@ -168,6 +171,7 @@ class TrialRecorder(tune.Callback):
             "finished_at": _now(),
             "wall_seconds": time.monotonic() - started,
             "retries": int(getattr(trial, "num_failures", 0)),  # restarts after a lost worker or node
+            "sampler_seconds": self.clock.take() if self.clock else None,
             "error": error,
         }
         if status == "failed":

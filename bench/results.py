@@ -1,8 +1,10 @@
 """Run tables on disk: atomic Parquet/JSON writes and :func:`load` for one run or many.
 
 Layout of ``<results>/<run-id>/``: ``trials.parquet``, ``history.parquet``, ``final.parquet``,
-``predictions/<family>-seed<seed>.parquet`` (one per family and seed; runs written before kept
-them all in ``predictions.parquet``), ``manifest.json``, ``report.html``. Never pickles.
+``predictions/<family>-seed<seed>.parquet`` (one per study: family and seed, and method in a run
+comparing several, ``<family>-<sampler>-<scheduler>-seed<seed>.parquet``; runs written before kept
+them all in ``predictions.parquet``), ``methods.parquet`` (a comparison's per-method table),
+``manifest.json``, ``report.html``. Never pickles.
 """
 
 from __future__ import annotations
@@ -56,9 +58,11 @@ def write_text(text: str, path: Path) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def prediction_part(run_dir: Path, family: str, seed: int) -> Path:
-    """Where one family and seed's test predictions go in ``run_dir``."""
-    return run_dir / PREDICTIONS_DIR / f"{family}-seed{seed}.parquet"
+def prediction_part(run_dir: Path, family: str, seed: int, method: str | None = None) -> Path:
+    """Where one study's test predictions go in ``run_dir``: per family and seed, and per method
+    ("tpe/asha") in a run that compares several."""
+    tag = f"-{method.replace('/', '-')}" if method else ""
+    return run_dir / PREDICTIONS_DIR / f"{family}{tag}-seed{seed}.parquet"
 
 
 def read_predictions(run_dir: Path) -> pd.DataFrame | None:
@@ -114,6 +118,24 @@ def _check_run_id(table: pd.DataFrame, run_id: str, where: Path) -> None:
             f"{where} holds rows of run {one_line(sorted(others)[0])[:60]!r}, but its manifest names run {run_id!r}; "
             f"a report would merge them with that run: not a folder bench wrote"
         )
+
+
+def _with_method(table: pd.DataFrame, final: pd.DataFrame | None) -> pd.DataFrame:
+    """A table whose rows all name their study's sampler and scheduler: runs written before a
+    run could compare methods left them out of some tables; each of their (family, seed) had one
+    study, whose final row names both (grouping by a missing value would drop those rows)."""
+    method = ("sampler", "scheduler")
+    keys = ["family", "seed"]
+    if table.empty or final is None or final.empty or not set(keys) <= set(table) or not set(keys) <= set(final):
+        return table
+    if all(c in table and table[c].notna().all() for c in method) or not set(method) <= set(final):
+        return table
+    studies = final[[*keys, *method]].dropna().drop_duplicates(keys, keep=False)  # keys of a single study only
+    filled = table.drop(columns=[c for c in method if c in table]).merge(studies, on=keys, how="left")
+    for column in method:
+        if column in table:
+            filled[column] = table[column].reset_index(drop=True).fillna(filled[column])
+    return filled[[*table.columns, *(c for c in method if c not in table)]]
 
 
 def check_writable(folder: Path) -> Path:
@@ -254,7 +276,7 @@ def load(*paths: Path | str) -> Results:
         run_paths[run_id] = run
         run_tables[run_id] = tables
         for name, table in tables.items():
-            frames[name].append(_with_protocol(table, manifest) if name == "final" else table)
+            frames[name].append(_with_protocol(table, manifest) if name == "final" else _with_method(table, tables.get("final")))
     tables = {
         name: pd.concat([f for f in parts if not f.empty], ignore_index=True)
         if any(not f.empty for f in parts)

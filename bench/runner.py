@@ -44,7 +44,7 @@ from bench.journal import Journal
 from bench.manifest import build_manifest
 from bench.progress import RunProgress
 from bench.results import check_writable, prediction_part, write_json, write_table
-from bench.samplers import create_sampler
+from bench.samplers import SAMPLERS, create_sampler
 from bench.space import SearchSpace, load_space
 
 if TYPE_CHECKING:
@@ -100,6 +100,27 @@ class RunOptions:
     progress: bool = True
     command: str = ""
     reproducible: bool = False
+    #: In a comparison of several methods, start each study from the default and start configurations.
+    with_start: bool = False
+    #: "name@version" of the problem suite this run belongs to, if any.
+    suite: str | None = None
+
+    def sampler_names(self) -> list[str]:
+        return [name.strip() for name in self.sampler.split(",") if name.strip()]
+
+    def scheduler_names(self) -> list[str]:
+        return [name.strip() for name in self.scheduler.split(",") if name.strip()]
+
+    def methods(self, family: str) -> list[Method]:
+        """The (sampler, scheduler) pairs searched for ``family``, ``auto`` resolved, each once."""
+        pairs = (Method(s, scheduler_ran(c, family), c) for s in self.sampler_names() for c in self.scheduler_names())
+        return list(dict.fromkeys(pairs))  # the first asked name of each (sampler, scheduler)
+
+    @property
+    def comparison(self) -> bool:
+        """Several samplers or schedulers: each a study of its own, started without the default
+        and start configurations unless ``with_start``."""
+        return len(self.sampler_names()) > 1 or len(self.scheduler_names()) > 1
 
     def family_names(self) -> list[str]:
         names: list[str] = []
@@ -111,6 +132,25 @@ class RunOptions:
         if not names:
             raise BenchInputError(f"--family is required (or --resume RUN); valid families: {', '.join(list_families())}, all")
         return names
+
+
+@dataclass(frozen=True)
+class Method:
+    """A search method: the Optuna sampler and the Tune scheduler ("asha" or "none") of a study;
+    ``option`` is the scheduler as asked (``auto`` included), the method's name across families."""
+
+    sampler: str
+    scheduler: str
+    option: str = field(default="", compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.sampler}/{self.scheduler}"
+
+
+def study_of(row: dict[str, Any], method: Method) -> Method:
+    """The method of a journal row (rows of older runs name no scheduler: theirs was the run's one)."""
+    return Method(str(row.get("sampler") or method.sampler), str(row.get("scheduler") or method.scheduler))
 
 
 #: A refit beside the warm refit worker runs on a new process, which spends seconds importing
@@ -127,11 +167,9 @@ def side_by_side(family: Family, configs: int, fit_seconds: float) -> bool:
 
 def scheduler_ran(name: str, family: str) -> str:
     """ "asha" or "none": what ``--scheduler`` (``auto`` included) meant for this family."""
-    from ray.tune.schedulers import FIFOScheduler
+    from bench.scheduling import scheduler_kind
 
-    from bench.scheduling import make_scheduler
-
-    return "none" if isinstance(make_scheduler(name, create_family(family)), FIFOScheduler) else "asha"
+    return scheduler_kind(name, create_family(family))
 
 
 def make_run_id(name: str | None, dataset: str, families: list[str]) -> str:
@@ -155,11 +193,15 @@ class Run:
         # Validate everything a user can get wrong before any compute is spent.
         self.families = options.family_names()
         self.spaces: dict[str, SearchSpace] = {f: load_space(f, options.space_dir) for f in self.families}
+        if not options.sampler_names():
+            raise BenchInputError(f"--sampler names no sampler; valid samplers: {', '.join(SAMPLERS)}")
         for family, space in self.spaces.items():
             check_ceilings(create_family(family), space)
-            create_sampler(options.sampler, 0, space)
-        if options.scheduler not in SCHEDULERS:  # the name alone: the schedulers themselves need Ray Tune
-            raise BenchInputError(f"unknown scheduler {options.scheduler!r}; valid schedulers: {', '.join(SCHEDULERS)}")
+            for sampler in options.sampler_names():
+                create_sampler(sampler, 0, space)
+        for name in options.scheduler_names() or [""]:  # the name alone: the schedulers themselves need Ray Tune
+            if name not in SCHEDULERS:
+                raise BenchInputError(f"unknown scheduler {name!r}; valid schedulers: {', '.join(SCHEDULERS)}")
         if options.gpus_per_trial < 0:
             raise BenchInputError(f"--gpus-per-trial {options.gpus_per_trial} must be 0 or more")
         if options.max_failures < 0:
@@ -190,6 +232,9 @@ class Run:
         self.cluster: dict[str, Any] = {}
         self.status = "running"
         self.gpus_available = 0.0
+        #: Refit outcomes by (family, seed, configuration): the methods of a comparison often
+        #: keep the same configuration, and every study refits the same default.
+        self._refitted: dict[tuple[str, int, str], dict[str, Any]] = {}
 
     @classmethod
     def resume(
@@ -316,13 +361,14 @@ class Run:
             final_ref = ray.put(self.final_data)
             try:
                 with RunProgress(self.console, enabled=o.progress) as progress:
-                    done = {(r["family"], r["seed"]) for r in self.journal.rows()["final"]}
+                    done = {(r["family"], r["seed"], study_of(r, Method("", ""))) for r in self.journal.rows()["final"]}
                     for seed in o.seeds:
                         for family in self.families:
-                            if (family, seed) in done:
-                                continue
-                            self._search_and_refit(family, seed, search_ref, final_ref, progress)
-                            self.write()
+                            for method in o.methods(family):
+                                if (family, seed, method) in done:
+                                    continue
+                                self._search_and_refit(family, seed, method, search_ref, final_ref, progress)
+                                self.write()
                 self.status = "finished"
             except KeyboardInterrupt:
                 self.status = "interrupted"
@@ -333,18 +379,24 @@ class Run:
                 self.write()
         return self.run_dir
 
-    def _finished_trials(self, family: str, seed: int) -> list[dict[str, Any]]:
-        return [r for r in self.journal.rows()["trial"] if r["family"] == family and r["seed"] == seed]
+    def _finished_trials(self, family: str, seed: int, method: Method) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.journal.rows()["trial"]
+            if r["family"] == family and r["seed"] == seed and study_of(r, method) == method
+        ]
 
-    def _settings(self) -> SearchSettings:
+    def _settings(self, method: Method) -> SearchSettings:
         from bench.search import SearchSettings
 
         o = self.options
         return SearchSettings(
             run_id=self.run_id,
             dataset=o.dataset,
-            sampler=o.sampler,
-            scheduler=o.scheduler,
+            sampler=method.sampler,
+            scheduler=method.scheduler,
+            study_tag=method.label.replace("/", "-") if o.comparison else "",
+            with_start=o.with_start or not o.comparison,
             trials=o.trials,
             time_budget_s=o.time_budget_s,
             cpus_per_trial=o.cpus_per_trial,
@@ -364,22 +416,25 @@ class Run:
         fits = max(1, cpus // max(1, self.options.cpus_per_trial))
         return min(fits, self.options.max_concurrent) if self.options.max_concurrent else fits
 
-    def _search_and_refit(self, family: str, seed: int, search_ref: DataHandle, final_ref: Any, progress: RunProgress) -> None:
+    def _search_and_refit(
+        self, family: str, seed: int, method: Method, search_ref: DataHandle, final_ref: Any, progress: RunProgress
+    ) -> None:
         from bench.search import FamilySearch, span_seconds
 
         o = self.options
         model_family = create_family(family)
-        previous = self._finished_trials(family, seed)
+        previous = self._finished_trials(family, seed, method)
         gpus = self.gpus_for(model_family)
-        search = FamilySearch(self._settings(), self.spaces[family], family, seed, gpus, previous)
+        search = FamilySearch(self._settings(method), self.spaces[family], family, seed, gpus, previous)
         planned = search.planned_trials
-        task = progress.add(f"{family} seed {seed}" if len(o.seeds) > 1 else family, planned if planned > 0 else None)
+        label = " ".join([family, *([method.label] if o.comparison else []), *([f"seed {seed}"] if len(o.seeds) > 1 else [])])
+        task = progress.add(label, planned if planned > 0 else None)
         scored = [r["val_accuracy"] for r in previous if r.get("val_accuracy") is not None]
         progress.update(task, len(previous), max(scored) if scored else math.nan)
         seconds = search.run(search_ref, on_change=lambda done, best: progress.update(task, done, best))
-        rows = self._finished_trials(family, seed)
+        rows = self._finished_trials(family, seed, method)
         progress.finish(task, len(rows))
-        self._refit(family, seed, gpus, rows, span_seconds(previous) + seconds, final_ref)
+        self._refit(family, seed, method, gpus, rows, span_seconds(previous) + seconds, final_ref)
 
     def checkpoint_every(self) -> float | None:
         """Seconds between trial checkpoints, or None: none without a storage every node reaches."""
@@ -394,7 +449,14 @@ class Run:
         return self.options.gpus_per_trial
 
     def _refit(
-        self, family: str, seed: int, gpus: float, rows: list[dict[str, Any]], search_seconds: float, final_ref: Any
+        self,
+        family: str,
+        seed: int,
+        method: Method,
+        gpus: float,
+        rows: list[dict[str, Any]],
+        search_seconds: float,
+        final_ref: Any,
     ) -> None:
         """Refit the kept configuration and the library default with every core of a node (the
         search is over; see :meth:`_refits`), and score both on test."""
@@ -409,8 +471,9 @@ class Run:
             "dataset": o.dataset,
             "family": family,
             "seed": seed,
-            "sampler": o.sampler,
-            "scheduler": scheduler_ran(o.scheduler, family),
+            "sampler": method.sampler,
+            "scheduler": method.scheduler,
+            "scheduler_option": method.option or method.scheduler,
             "trials_requested": o.trials if o.trials is not None else (None if o.time_budget_s else DEFAULT_TRIALS),
             "time_budget_s": o.time_budget_s,
             "mode": "reproducible" if o.reproducible else "default",
@@ -432,7 +495,7 @@ class Run:
         default_row = next((r for r in rows if r.get("is_default") and r["status"] == "completed"), None)
         fit_seconds = max(float(r.get("fit_seconds") or 0.0) for r in (selection.row, default_row or {}))
         try:
-            outs = self._refits(family, configs, seed, gpus, final_ref, fit_seconds)
+            outs = self._cached_refits(family, configs, seed, gpus, final_ref, fit_seconds)
         except Exception as exc:  # noqa: BLE001 - a refit that raises is a finding, not a crash of the run
             self.journal.append(
                 "final",
@@ -445,7 +508,7 @@ class Run:
             )
             return
         tuned, default = outs[0], outs[-1]
-        self._write_predictions(family, seed, tuned["predicted"], default["predicted"])
+        self._write_predictions(family, seed, method, tuned["predicted"], default["predicted"])
         self.journal.append(
             "final", final_row(base, selection, tuned, default, default_row, default_params, self.final_data.y_test)
         )
@@ -461,6 +524,18 @@ class Run:
             if node.get("Alive") and node["Resources"].get("GPU", 0.0) >= gpus
         ]
         return max([self.options.cpus_per_trial, *sizes])
+
+    def _cached_refits(
+        self, family: str, configs: list[dict[str, Any]], seed: int, gpus: float, final_ref: Any, fit_seconds: float
+    ) -> list[dict[str, Any]]:
+        """:meth:`_refits` of the configurations this run has not refit yet for ``family`` and ``seed``."""
+        keys = [(family, seed, json.dumps(params, sort_keys=True, default=str)) for params in configs]
+        todo = [params for key, params in zip(keys, configs, strict=True) if key not in self._refitted]
+        if todo:
+            outs = self._refits(family, todo, seed, gpus, final_ref, fit_seconds)
+            todo_keys = [key for key in keys if key not in self._refitted]
+            self._refitted.update(zip(todo_keys, outs, strict=True))
+        return [self._refitted[key] for key in keys]
 
     def _refits(
         self, family: str, configs: list[dict[str, Any]], seed: int, gpus: float, final_ref: Any, fit_seconds: float = 0.0
@@ -491,7 +566,7 @@ class Run:
                 pass  # its process died (out of memory?): the refits run again on new workers
         return ray.get([task.remote(family, params, seed, threads, gpus, final_ref) for params in configs])
 
-    def _write_predictions(self, family: str, seed: int, predicted: np.ndarray, default: np.ndarray) -> None:
+    def _write_predictions(self, family: str, seed: int, method: Method, predicted: np.ndarray, default: np.ndarray) -> None:
         o = self.options
         predictions = pd.DataFrame(
             {
@@ -499,10 +574,13 @@ class Run:
                 "dataset": o.dataset,
                 "family": family,
                 "seed": seed,
+                "sampler": method.sampler,
+                "scheduler": method.scheduler,
                 "test_index": np.arange(len(predicted)),
                 "y_true": self.final_data.y_test,
                 "y_pred": predicted,
                 "y_pred_default": default,
             }
         )
-        write_table(predictions, prediction_part(self.run_dir, family, seed))  # this family and seed's alone
+        part = prediction_part(self.run_dir, family, seed, method.label if o.comparison else None)
+        write_table(predictions, part)  # this study's alone

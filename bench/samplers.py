@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import optuna
 
 from bench.errors import BenchInputError
@@ -34,3 +38,25 @@ def create_sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.
     except ImportError:
         raise BenchInputError("--sampler gp needs PyTorch: pip install torch") from None
     return optuna.samplers.GPSampler(seed=seed)
+
+
+class SearcherClock:
+    """Seconds a study's searcher spent proposing configurations and learning from results (the
+    sampler's own cost, which a comparison of methods counts). Each trial row takes what
+    accumulated since the previous row, so a study's rows add up to its total, resumes included."""
+
+    def __init__(self) -> None:
+        self.pending = 0.0
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.pending += time.perf_counter() - started
+
+    def take(self) -> float:
+        """The seconds since the last call."""
+        seconds, self.pending = self.pending, 0.0
+        return seconds

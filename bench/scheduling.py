@@ -137,11 +137,18 @@ class BenchASHA(ASHAScheduler):
         return self.protected(dict(config)) or cheap or float(result.get("fidelity", 1)) < 1
 
 
-def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = None, reproducible: bool = False) -> Any:
-    """ASHA for families that report intermediate scores (unless ``none``), else FIFO."""
+def scheduler_kind(name: str, family: Any) -> str:
+    """ "asha" or "none": what ``name`` (``auto`` included) means for ``family``. ASHA only for
+    families that report intermediate scores (Ray's ASHA is a FIFOScheduler subclass, so the
+    kind is decided here, not read off the scheduler object)."""
     if name not in SCHEDULERS:
         raise BenchInputError(f"unknown scheduler {name!r}; valid schedulers: {', '.join(SCHEDULERS)}")
-    if name == "none" or not family.has_fidelity or family.max_steps() < 2:
+    return "none" if name == "none" or not family.has_fidelity or family.max_steps() < 2 else "asha"
+
+
+def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = None, reproducible: bool = False) -> Any:
+    """ASHA for families that report intermediate scores (unless ``none``), else FIFO."""
+    if scheduler_kind(name, family) == "none":
         return FIFOScheduler()
     if family.schedule_bound:  # rungs at fixed fractions of each trial's own plan
         return BenchASHA(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from bench.compat import TruthfulOptunaSearch
 from bench.families import create_family
 from bench.journal import Journal, optuna_backend
 from bench.recorder import TrialRecorder
-from bench.samplers import create_sampler
+from bench.samplers import SearcherClock, create_sampler
 from bench.scheduling import ConfigMatcher, StopOnInterrupt, make_scheduler
 from bench.space import SearchSpace
 from bench.trial import DataHandle, trial_entry
@@ -71,6 +72,11 @@ class SearchSettings:
     reproducible: bool = False
     #: Trials that can run at once (the batch size of the reproducible mode).
     concurrency: int = 1
+    #: The method in the study's name, in a run comparing several ("tpe-asha"); "" otherwise.
+    study_tag: str = ""
+    #: Whether the study starts from the library default and the space's start configurations
+    #: (a comparison of methods leaves them out: random search must be random).
+    with_start: bool = True
 
 
 def fail_running_trials(storage: Any, study_name: str) -> None:
@@ -96,6 +102,8 @@ class FamilySearch:
         self.previous = previous
         self.model_family = create_family(family)
         self.default = default_config(space)
+        #: Seconds the searcher (the sampler, mostly) spends proposing and learning: a method's own cost.
+        self.clock = SearcherClock()
 
     @property
     def planned_trials(self) -> int:
@@ -104,8 +112,10 @@ class FamilySearch:
         return s.trials if s.trials is not None else (-1 if s.time_budget_s else DEFAULT_TRIALS)
 
     def first_points(self) -> list[dict[str, Any]] | None:
-        """Configurations tried before the sampler's own: the default, then the starts. A resumed
-        search re-enqueues only a default that never finished."""
+        """Configurations tried before the sampler's own: the default, then the starts (none in a
+        comparison without them). A resumed search re-enqueues only a default that never finished."""
+        if not self.settings.with_start:
+            return None
         if not self.previous:
             return [dict(self.space.default), *(dict(c) for c in self.space.start)]
         if not any(r.get("is_default") for r in self.previous):
@@ -124,15 +134,19 @@ class FamilySearch:
     def searcher(self) -> TruthfulOptunaSearch:
         """Optuna behind Ray Tune, its study kept in a file so a resume continues it."""
         s = self.settings
-        study_name = f"{s.run_id}/{self.family}/seed{self.seed}"
+        study_name = "/".join([s.run_id, self.family, *([s.study_tag] if s.study_tag else []), f"seed{self.seed}"])
         storage = optuna.storages.JournalStorage(optuna_backend(s.optuna_journal))  # no symlinks, torn tails repaired
         for summary in optuna.get_all_study_summaries(storage):
             if summary.study_name == study_name:  # trials in flight when the driver died
                 fail_running_trials(storage, study_name)
         restarted = len(self.previous)
         # a resumed search draws fresh randomness rather than replaying the first proposals
-        sampler_seed = self.seed if not restarted else int(np.random.SeedSequence([self.seed, restarted]).generate_state(1)[0])
+        # each method of a comparison draws its own stream (TPE's first proposals are random
+        # search's: with one seed, both would propose the same start)
+        entropy = [self.seed, *([zlib.crc32(s.study_tag.encode())] if s.study_tag else []), *([restarted] if restarted else [])]
+        sampler_seed = self.seed if len(entropy) == 1 else int(np.random.SeedSequence(entropy).generate_state(1)[0])
         return TruthfulOptunaSearch(
+            clock=self.clock,
             space=self.space,
             metric="val_accuracy",
             mode="max",
@@ -162,6 +176,7 @@ class FamilySearch:
                 "family": self.family,
                 "seed": self.seed,
                 "sampler": s.sampler,
+                "scheduler": s.scheduler,
                 "cpus": s.cpus_per_trial,
                 "gpus": self.gpus,
             },
@@ -172,6 +187,7 @@ class FamilySearch:
             on_change=on_change,
             is_default=ConfigMatcher(self.default),
             scheduler=scheduler,
+            clock=self.clock,
         )
         trainable = tune.with_resources(
             tune.with_parameters(
@@ -185,7 +201,8 @@ class FamilySearch:
             ),
             {"cpu": s.cpus_per_trial, "gpu": self.gpus},
         )
-        name = f"{self.family}-seed{self.seed}" + (f"-resumed{len(self.previous)}" if self.previous else "")
+        name = "-".join([self.family, *([s.study_tag] if s.study_tag else []), f"seed{self.seed}"])
+        name += f"-resumed{len(self.previous)}" if self.previous else ""
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(

@@ -13,11 +13,13 @@ from typing import Any, Iterator
 
 import pytest
 
+import bench
 from bench.leaderboard import COLUMNS, formatted, leaderboard
 from bench.report import write_report
 from conftest import run_cli
 from test_report import HOSTILE, Runs, combined, runs  # noqa: F401  (shared session fixtures)
 from test_report_figures import synthetic_results
+from test_report_methods import SVM, comparison_run
 
 pytestmark = pytest.mark.slow
 
@@ -130,4 +132,24 @@ def test_report_shows_default_vs_tuned_ties_intervals_and_rank_correlations(brow
     rungs = {row["family"]: row for row in _table(opened, "table.grid.rungs")}
     assert rungs["svm"]["Spearman ρ"] == "1.00" and rungs["knn"]["Spearman ρ"] == "⚠ -1.00"
     assert "below 0.5" in rungs["knn"]["note"] and "⚠ knn" in opened.page.inner_text("#early-stopping")
+    opened.page.close()
+
+
+def test_search_methods_section_draws_its_figures(browser: Any, tmp_path: Path) -> None:
+    """A run folder of hand-made comparison tables (3 methods, 3 problems, no Ray): each problem's
+    curves with their bands and the critical-difference diagram drawn, labels as text."""
+    output = write_report(bench.load(comparison_run(tmp_path / "runs")), tmp_path / "methods.html", "search methods")
+    opened = Opened(browser, output)
+    assert opened.errors == [] and opened.requests == [] and opened.dialogs == []
+    roots = {k: v for k, v in opened.figure_roots().items() if k.startswith("fig-methods-")}
+    assert {"fig-methods-cd", f"fig-methods-trials-{SVM}", f"fig-methods-seconds-{SVM}"} <= set(roots)
+    assert len(roots) == 7 and all(count > 0 for count in roots.values()), roots  # 3 problems x 2 curves + the diagram
+    legend = opened.page.evaluate(f"() => [...document.querySelectorAll('#fig-methods-trials-{SVM} .legendtext')].map(t => t.textContent)")
+    assert legend == ["random/none", "tpe/none", "gp/none"]
+    bands = opened.page.evaluate(f"() => document.querySelectorAll('#fig-methods-trials-{SVM} path.js-fill').length")
+    assert bands >= 3  # one filled band per method
+    labels = opened.page.evaluate("() => [...document.querySelectorAll('#fig-methods-cd text')].map(t => t.textContent)")
+    assert any(label.startswith("tpe/none (") for label in labels) and any(label.startswith("CD = ") for label in labels)
+    text = opened.page.inner_text("#search-methods")
+    assert "Across problems" in text and "Friedman test over 3 problems" in text
     opened.page.close()

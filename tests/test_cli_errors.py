@@ -56,11 +56,19 @@ def test_family_lists_are_flattened() -> None:
 
 @pytest.mark.parametrize(("flag", "value", "valid"), [
     ("--dataset", "emnist", "'digits', 'fashion-mnist', 'mnist'"),
-    ("--sampler", "annealing", "'tpe', 'random', 'cmaes', 'qmc', 'gp'"),
-    ("--scheduler", "hyperband", "'auto', 'asha', 'none'"),
+    ("--sampler", "annealing", "valid samplers: tpe, random, cmaes, qmc, gp"),
+    ("--scheduler", "hyperband", "valid schedulers: auto, asha, none"),
+    ("--suite", "huge", "'small', 'standard'"),
 ])
 def test_one_known_value(capsys: pytest.CaptureFixture, flag: str, value: str, valid: str) -> None:
     _refused_by_parser(capsys, ["run", "--family", "svm", flag, value], flag, repr(value), valid)
+
+
+@pytest.mark.parametrize(("flag", "value", "bad"), [("--sampler", "tpe,annealing,random", "annealing"),
+                                                    ("--scheduler", "asha,hyperband", "hyperband")])
+def test_lists_of_methods_name_the_bad_one(capsys: pytest.CaptureFixture, flag: str, value: str, bad: str) -> None:
+    line = _refused_by_parser(capsys, ["run", "--family", "svm", flag, value], flag, repr(bad), "valid")
+    assert "'tpe'" not in line and "'asha'" not in line
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--trials", "0"), ("--trials", "many"), ("--time-budget", "0m"), ("--time-budget", "soon"),

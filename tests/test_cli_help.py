@@ -62,7 +62,7 @@ def test_every_command_says_what_it_does(capsys: pytest.CaptureFixture, command:
 def test_run_help_names_the_valid_values(capsys: pytest.CaptureFixture) -> None:
     text = " ".join(help_text(capsys, "run").split())  # argparse wraps lines
     assert "trials per family and seed" in text
-    for name in (*cli.FAMILIES, *cli.DATASETS, *cli.SAMPLERS, *cli.SCHEDULERS):
+    for name in (*cli.FAMILIES, *cli.DATASETS, *cli.SAMPLERS, *cli.SCHEDULERS, *cli.SUITES):
         assert name in text, name
 
 
@@ -76,12 +76,14 @@ def test_listed_names_match_the_registries() -> None:
     from bench.samplers import SAMPLERS
     from bench.scheduling import SCHEDULERS
     from bench.search import DEFAULT_TRIALS
+    from bench.suites import SUITES
 
     assert cli.FAMILIES == tuple(list_families())
     assert cli.DATASETS == tuple(list_datasets())
     assert cli.SAMPLERS == tuple(SAMPLERS)
     assert cli.SCHEDULERS == tuple(SCHEDULERS)
     assert cli.DEFAULT_TRIALS == DEFAULT_TRIALS
+    assert cli.SUITES == tuple(SUITES)
     assert CLI_FORMATS == tuple(FORMATS)
 
 

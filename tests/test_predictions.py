@@ -25,11 +25,27 @@ def run(tmp_path: Path):
     return run
 
 
-def _predict(run, family: str, seed: int, shift: int = 0) -> np.ndarray:
+def _predict(run, family: str, seed: int, shift: int = 0, method: tuple[str, str] = ("tpe", "none")) -> np.ndarray:
+    from bench.runner import Method
+
     y = np.asarray(run.final_data.y_test)
     predicted = (y + shift) % 10
-    run._write_predictions(family, seed, predicted, y)
+    run._write_predictions(family, seed, Method(*method), predicted, y)
     return predicted
+
+
+def test_a_comparison_keeps_each_method_s_predictions(tmp_path: Path) -> None:
+    from bench.runner import Run, RunOptions
+
+    run = Run(RunOptions(families=["svm"], sampler="tpe,random", results_dir=tmp_path))
+    run.write()
+    _predict(run, "svm", 0, method=("tpe", "asha"))
+    _predict(run, "svm", 0, shift=1, method=("random", "asha"))
+    names = sorted(p.name for p in (run.run_dir / PREDICTIONS_DIR).iterdir())
+    assert names == ["svm-random-asha-seed0.parquet", "svm-tpe-asha-seed0.parquet"]
+    loaded = bench.load(run.run_dir).predictions
+    random = loaded[loaded["sampler"] == "random"].sort_values("test_index")
+    assert len(loaded) == 2 * len(random) and (random["y_pred"].to_numpy() == (random["y_true"].to_numpy() + 1) % 10).all()
 
 
 def test_a_family_s_predictions_leave_every_other_table_untouched(run) -> None:

@@ -80,9 +80,3 @@ def test_killed_driver_loses_only_trials_in_flight(tmp_path: Path) -> None:
     trials = _resume_and_check(run_dir)
     assert before <= set(trials["trial_id"])
 
-
-def test_resume_of_a_finished_run_is_refused(tmp_path: Path) -> None:
-    assert run_cli("run", "--family", "knn", "--trials", "2", "--results-dir", str(tmp_path), "--no-progress").returncode == 0
-    run_dir = next(tmp_path.iterdir())
-    result = run_cli("run", "--resume", str(run_dir))
-    assert result.returncode == 2 and "already finished" in result.stderr

@@ -99,7 +99,7 @@ def test_every_registered_family_ships_a_valid_space(family: str) -> None:
 def test_the_default_then_the_starts_are_tried_first(tmp_path) -> None:
     """The default point, then the space's ``start`` list, reach Optuna as the search's first
     proposals; a resumed search whose default finished does not repeat them."""
-    from bench.runner import Run, RunOptions
+    from bench.runner import Method, Run, RunOptions
     from bench.search import FamilySearch
 
     spaces = tmp_path / "spaces"
@@ -107,8 +107,8 @@ def test_the_default_then_the_starts_are_tried_first(tmp_path) -> None:
     (spaces / "svm.yaml").write_text(SVM_LIKE + "start:\n  - {kernel: poly, C: 2.0, gamma: 0.01, degree: 3}\n  - {kernel: linear}\n")
     run = Run(RunOptions(families=["svm"], space_dir=spaces, results_dir=tmp_path / "r", sampler="random"))
 
-    def search(previous: list[dict]) -> FamilySearch:
-        return FamilySearch(run._settings(), run.spaces["svm"], "svm", 0, 0.0, previous).searcher()
+    def search(previous: list[dict], run: Run = run) -> FamilySearch:
+        return FamilySearch(run._settings(Method("random", "asha")), run.spaces["svm"], "svm", 0, 0.0, previous).searcher()
 
     searcher = search([])
     first, second, third = (searcher.suggest(f"t{i}") for i in range(3))
@@ -117,6 +117,12 @@ def test_the_default_then_the_starts_are_tried_first(tmp_path) -> None:
     assert third["kernel"] == "linear" and 1e-3 <= third["C"] <= 1e3 and "gamma" not in third
     resumed = search([{"is_default": True, "status": "completed", "val_accuracy": 0.9}])  # the same study, reopened
     assert resumed.suggest("t3") not in (first, second)
+    # a comparison of methods: random search is random from its first proposal, unless --with-start
+    options = {"families": ["svm"], "space_dir": spaces, "sampler": "tpe,random"}
+    compared = Run(RunOptions(**options, results_dir=tmp_path / "c"))
+    assert search([], compared).suggest("t0") not in (first, second)
+    started = Run(RunOptions(**options, results_dir=tmp_path / "s", with_start=True))
+    assert search([], started).suggest("t0") == first
 
 
 def _point(space: SearchSpace, values: dict) -> dict:

@@ -23,6 +23,7 @@ from bench.report.figures.parcoords import parcoords_figure
 from bench.report.figures.progress import best_so_far_figure
 from bench.report.figures.tuning import default_vs_tuned_figure
 from bench.report.images import Images, load_images, sample_per_class
+from bench.report.methods import methods_section
 from bench.report.page import Figure, Html, Note, Section
 from bench.report.rungs import FLAG_BELOW, rank_correlations
 from bench.report.study import MIN_BRANCH_TRIALS, branch_importances, space_for
@@ -81,6 +82,7 @@ class ReportBuilder:
             self.reproductions(),
             self.cost(),
             self.progress(),
+            self.search_methods(),
             self.early_stopping(),
             *self.families(),
             self.final_models(),
@@ -211,6 +213,10 @@ class ReportBuilder:
                 )
             )
         return section
+
+    def search_methods(self) -> Section | None:
+        """Samplers and schedulers compared (bench.report.methods); only when the search runs hold several."""
+        return methods_section(self.results, self.trials)
 
     def early_stopping(self) -> Section | None:
         rows = rank_correlations(self.history)

@@ -73,8 +73,8 @@ def pareto_front(frame: pd.DataFrame, cost: str, score: str) -> pd.DataFrame:
 
 
 def series_columns(trials: pd.DataFrame) -> list[str]:
-    """What one best-so-far line is: one search (run, seed, family, dataset)."""
-    return [c for c in ("run_id", "dataset", "family", "seed") if c in trials]
+    """What one best-so-far line is: one search (run, seed, family, dataset, method)."""
+    return [c for c in ("run_id", "dataset", "family", "seed", "sampler", "scheduler") if c in trials]
 
 
 #: ``best_so_far`` orders: by trial number, or by the moment each score became known.
@@ -176,7 +176,11 @@ def misclassified(results: Results, winner: pd.Series, limit: int = 30) -> pd.Da
     predictions = results.predictions
     if predictions.empty:
         return predictions
-    keys = [k for k in ("run_id", "dataset", "family", "seed") if k in predictions and k in winner.index]
+    keys = [
+        k
+        for k in ("run_id", "dataset", "family", "seed", "sampler", "scheduler")
+        if k in predictions and k in winner.index and not pd.isna(winner[k])
+    ]
     mask = np.logical_and.reduce([predictions[k] == winner[k] for k in keys])
     mine = predictions[mask]
     return mine[mine["y_true"] != mine["y_pred"]].sort_values("test_index").head(limit)

@@ -46,7 +46,7 @@ def first_rung_label(family: str) -> str:
 
 
 def _trial_keys(history: pd.DataFrame) -> list[str]:
-    return [c for c in ("run_id", "dataset", "family", "seed", "trial_id") if c in history]
+    return [c for c in ("run_id", "dataset", "family", "seed", "sampler", "scheduler", "trial_id") if c in history]
 
 
 def rung_scores(history: pd.DataFrame) -> pd.DataFrame:
