@@ -24,7 +24,7 @@ def test_asha_prunes_mlp_trials_at_lower_epochs(tmp_path: Path, mnist_dir: Path)
                                  schedule={"type": "fixed", "value": "constant"},
                                  adamw_lr={"type": "float", "low": 1.0e-5, "high": 3.0e-2, "log": True})
     result = run_cli("run", "--family", "mlp", "--trials", "12", "--sampler", "random", "--scheduler", "asha",
-                     "--dataset", "mnist", "--data-dir", str(mnist_dir), "--train-size", "12000",
+                     "--dataset", "mnist", "--data-dir", str(mnist_dir), "--train-size", "10000",
                      "--max-concurrent", "2", "--space-dir", str(spaces), "--results-dir", str(tmp_path / "r"),
                      "--no-progress")
     assert result.returncode == 0, result.stderr
