@@ -20,7 +20,7 @@ from bench.safe_io import one_line
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from bench.runner import Run
+    from bench.runner import Run, RunOptions
 
 EXIT_BAD_INPUT = 2
 
@@ -349,7 +349,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from bench import interrupt
     from bench.cluster import check_cpus_per_trial
-    from bench.runner import Run, RunOptions
+    from bench.runner import Run
 
     console = Console(stderr=True)
     interrupt.install()  # Ctrl-C and a polite kill save and say how to resume
@@ -370,32 +370,40 @@ def cmd_run(args: argparse.Namespace) -> int:
         from bench.suites import run_suite
 
         return run_suite(args, console, _execute)
-    options = RunOptions(
-        families=args.family or [],
-        dataset=args.dataset,
-        trials=args.trials,
-        time_budget_s=args.time_budget,
-        seeds=args.seeds or [args.seed],
-        sampler=args.sampler,
-        cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial,
-        scheduler=args.scheduler,
-        max_concurrent=args.max_concurrent,
-        max_failures=args.max_failures,
-        address=args.address,
-        storage=args.storage,
-        checkpoint_interval_s=args.checkpoint_interval,
-        data_dir=args.data_dir,
-        train_size=args.train_size,
-        results_dir=args.results_dir,
-        name=args.name,
-        space_dir=args.space_dir,
-        progress=not args.no_progress,
-        command=shlex.join([*shlex.split(args.prog), *args.argv]),
-        reproducible=args.reproducible,
-        with_start=args.with_start,
-    )
+    options = run_options(args)
     return _execute(Run(options, console), console)
+
+
+def run_options(args: argparse.Namespace, **problem: Any) -> RunOptions:
+    """``RunOptions`` from ``run``'s arguments; ``problem`` replaces what a suite sets itself."""
+    from bench.runner import RunOptions
+
+    values: dict[str, Any] = {
+        "families": args.family or [],
+        "dataset": args.dataset,
+        "trials": args.trials,
+        "time_budget_s": args.time_budget,
+        "seeds": args.seeds or [args.seed],
+        "sampler": args.sampler,
+        "cpus_per_trial": args.cpus_per_trial,
+        "gpus_per_trial": args.gpus_per_trial,
+        "scheduler": args.scheduler,
+        "max_concurrent": args.max_concurrent,
+        "max_failures": args.max_failures,
+        "address": args.address,
+        "storage": args.storage,
+        "checkpoint_interval_s": args.checkpoint_interval,
+        "data_dir": args.data_dir,
+        "train_size": args.train_size,
+        "results_dir": args.results_dir,
+        "name": args.name,
+        "space_dir": args.space_dir,
+        "progress": not args.no_progress,
+        "command": shlex.join([*shlex.split(args.prog), *args.argv]),
+        "reproducible": args.reproducible,
+        "with_start": args.with_start,
+    }
+    return RunOptions(**{**values, **problem})
 
 
 def _run_folder(value: Path, results_dir: Path) -> Path:

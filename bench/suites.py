@@ -110,8 +110,9 @@ def run_suite(args: argparse.Namespace, console: Console, execute: Callable[[Run
     """Run every run of ``--suite`` in one suite folder (``<results-dir>/suite-<name>-v<version>-<time>``),
     one after the other, then its report and the comparison of methods over all its problems.
     ``--data-dir DIR``: each dataset is looked for in DIR and DIR/<dataset>, then as usual."""
+    from bench.cli import run_options
     from bench.results import check_writable, write_json
-    from bench.runner import Run, RunOptions
+    from bench.runner import Run
 
     suite = get_suite(args.suite)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -121,29 +122,19 @@ def run_suite(args: argparse.Namespace, console: Console, execute: Callable[[Run
     plan: dict[str, Any] = {"suite": suite.name, "version": suite.version, "command": command, "runs": []}
     write_json(plan, folder / SUITE_FILE)
     for part in suite.runs:
-        options = RunOptions(
+        options = run_options(
+            args,
             families=list(part.families),
             dataset=part.dataset,
             trials=part.trials,
             time_budget_s=part.time_budget_s,
             seeds=list(suite.seeds),
             sampler=samplers,
-            cpus_per_trial=args.cpus_per_trial,
-            gpus_per_trial=args.gpus_per_trial,
-            scheduler=args.scheduler,
-            max_concurrent=args.max_concurrent,
-            max_failures=args.max_failures,
-            address=args.address,
-            storage=args.storage,
-            checkpoint_interval_s=args.checkpoint_interval,
             data_dir=None if part.dataset == "digits" else args.data_dir,
             train_size=part.train_size,
             results_dir=folder,
             name=f"{suite.name}-v{suite.version}-{part.label}",
-            progress=not args.no_progress,
             command=command,
-            reproducible=args.reproducible,
-            with_start=args.with_start,
             suite=suite.tag,
         )
         run = Run(options, console)

@@ -153,3 +153,16 @@ def test_a_comparison_run_keeps_every_study_apart_and_resumes_them(tmp_path: Pat
     assert len(again.final) == 8 and set(again.final["status"]) == {"completed"}
     kept = again.trials[again.trials["family"] == "knn"].sort_values("trial_id")
     assert kept["trial_id"].tolist() == trials[trials["family"] == "knn"].sort_values("trial_id")["trial_id"].tolist()
+
+
+def test_a_suite_run_keeps_the_command_line_s_other_options() -> None:
+    """What a suite sets replaces the command line's; the rest (spaces, concurrency...) still applies."""
+    from bench.cli import run_options
+
+    args = build_parser().parse_args(["run", "--suite", "small", "--space-dir", "spaces", "--max-concurrent", "1",
+                                      "--with-start", "--scheduler", "asha,none"])
+    args.prog, args.argv = "bench", ["run", "--suite", "small"]
+    options = run_options(args, families=["svm"], dataset="mnist", train_size=2000, suite="small@1")
+    assert (options.families, options.dataset, options.train_size, options.suite) == (["svm"], "mnist", 2000, "small@1")
+    assert options.space_dir == Path("spaces") and options.max_concurrent == 1 and options.with_start
+    assert options.scheduler == "asha,none" and options.command == "bench run --suite small"
