@@ -164,8 +164,6 @@ def finish_suite(folder: Path, suite: Suite, console: Console) -> int:
     write_table(table, folder / "methods.parquet")
     out = RichConsole(width=None if sys.stdout.isatty() else 160)
     out.print(methods.terminal_table(table))
-    summary = methods.across_problems(table)
-    out.print(escape(summary.note))
     out.print(f"suite {escape(suite.tag)}: {escape(str(folder))}")
     out.print(f"  {escape(str(folder / 'methods.parquet'))}")
     out.print(f"report:  {escape(str(report))}")
