@@ -407,13 +407,13 @@ def count_stopped(scheduler: Any, change: int) -> None:
         scheduler._num_stopped += change
 
 
-class BatchedDecisions:
+class LaggedDecisions:
     """ASHA decisions that do not depend on which concurrent trial reported first.
 
-    Trials run in batches (Ray's ``ConcurrencyLimiter(batch=True)`` holds the searcher to them);
-    a trial's stop-or-continue is decided against the rung scores of finished batches only, and a
-    batch's scores enter the rungs in trial order once the whole batch has ended. Ray's own
-    bracket decides (a copy of it, so the decision records nothing).
+    Trial ``n`` is judged against the rung scores of trials ``0 .. n - lag`` only, the trials whose
+    results its proposal learnt from (:class:`bench.reproducible.OrderedSearcher` starts it only
+    once they have ended). Their scores enter the rungs in trial order; each trial decides on its
+    own copy of Ray's bracket, which also keeps the rungs the trial itself has passed.
 
     Private: ``AsyncHyperBandScheduler._trial_info`` (trial id -> ``_Bracket``), ``_Bracket.on_result``,
     ``_time_attr``, ``_metric``, ``_metric_op``, ``_max_t`` and ``_stop_last_trials`` (Ray 2.60).
@@ -422,50 +422,62 @@ class BatchedDecisions:
 
     NAMES = ("_trial_info", "_time_attr", "_metric", "_metric_op", "_max_t", "_stop_last_trials")
 
-    def __init__(self, scheduler: Any) -> None:
+    def __init__(self, scheduler: Any, lag: int) -> None:
         self.scheduler = scheduler
-        self.batch: list[str] = []
-        self.open: set[str] = set()
-        self.pending: dict[str, list[tuple[float, float]]] = {}
-        self.brackets: dict[str, Any] = {}
+        self.lag = lag
+        self.bracket: Any = None
+        #: Trial ids in the order Tune added them (the order they were proposed).
+        self.order: list[str] = []
+        self.ended_ids: set[str] = set()
+        self.scores: dict[str, list[tuple[float, float]]] = {}
+        #: Trials ``0 .. entered - 1`` have their scores in the shared bracket.
+        self.entered = 0
+        self.views: dict[str, Any] = {}
 
     @classmethod
     def available(cls, scheduler: Any) -> bool:
         return all(hasattr(scheduler, name) for name in cls.NAMES)
 
     def added(self, trial_id: str) -> None:
-        if not self.open:  # the previous batch ended: a new one starts
-            self.batch = []
-        self.batch.append(trial_id)
-        self.open.add(trial_id)
-        self.brackets[trial_id] = self.scheduler._trial_info[trial_id]
+        self.order.append(trial_id)
+        self.bracket = self.scheduler._trial_info[trial_id]  # one bracket: bench's ASHA has brackets=1
 
     def decide(self, trial: Any, result: dict[str, Any]) -> str | None:
-        """Ray's decision for this report against finished batches; None if the report has no score."""
-        import copy
-
+        """Ray's decision for this report against the trials this one learnt from; None if the
+        report has no score."""
         from ray.tune.schedulers import TrialScheduler
 
         s = self.scheduler
         if s._time_attr not in result or s._metric not in result:
             return None
         t, score = result[s._time_attr], s._metric_op * result[s._metric]
-        self.pending.setdefault(trial.trial_id, []).append((t, score))
+        self.scores.setdefault(trial.trial_id, []).append((t, score))
         if t >= s._max_t and s._stop_last_trials:
             return TrialScheduler.STOP
-        return copy.deepcopy(self.brackets[trial.trial_id]).on_result(trial, t, score)
+        return str(self.view(trial.trial_id).on_result(trial, t, score))
+
+    def view(self, trial_id: str) -> Any:
+        """The trial's own copy of the bracket, made at its first report."""
+        import copy
+
+        if trial_id not in self.views:
+            self.enter_through(self.order.index(trial_id) - self.lag)
+            self.views[trial_id] = copy.deepcopy(self.bracket)
+        return self.views[trial_id]
+
+    def enter_through(self, last: int) -> None:
+        """Put the scores of ended trials up to index ``last`` into the shared bracket, in order."""
+        while self.entered <= last and self.order[self.entered] in self.ended_ids:
+            trial_id = self.order[self.entered]
+            for t, score in self.scores.pop(trial_id, []):
+                self.bracket.on_result(_TrialId(trial_id), t, score)
+            self.entered += 1
 
     def ended(self, trial_id: str) -> None:
-        """A trial ended (completed, stopped, failed or removed); a finished batch enters the rungs."""
-        self.open.discard(trial_id)
-        if self.open:
-            return
-        for tid in self.batch:
-            bracket = self.brackets.pop(tid, None)
-            for t, score in self.pending.pop(tid, []):
-                if bracket is not None:
-                    bracket.on_result(_TrialId(tid), t, score)
-            self.scheduler._trial_info.pop(tid, None)
+        """A trial ended (completed, stopped, failed or removed)."""
+        self.ended_ids.add(trial_id)
+        self.views.pop(trial_id, None)
+        self.scheduler._trial_info.pop(trial_id, None)
 
 
 class _TrialId:

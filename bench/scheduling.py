@@ -23,7 +23,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.stopper import Stopper
 
 from bench import interrupt
-from bench.compat import BatchedDecisions, count_stopped
+from bench.compat import LaggedDecisions, count_stopped
 from bench.errors import BenchInputError
 from bench.families.base import PROGRESS_RUNGS
 
@@ -71,50 +71,50 @@ def projected_full_fit_seconds(result: dict[str, Any]) -> float:
 class BenchASHA(ASHAScheduler):
     """Ray's ASHA, deciding as Ray does except that it spares the default and cheap trials.
 
-    With ``reproducible``, decisions are taken against finished batches of trials only
-    (:class:`bench.compat.BatchedDecisions`), so the same seed prunes the same trials at any
-    concurrency.
+    With ``lag`` (the reproducible mode's, :func:`bench.reproducible.proposal_lag`), trial ``n``
+    is judged against trials ``0 .. n - lag`` only (:class:`bench.compat.LaggedDecisions`), so
+    the same seed prunes the same trials at any concurrency.
     """
 
-    def __init__(self, *, protected: ConfigMatcher | None = None, reproducible: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, protected: ConfigMatcher | None = None, lag: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.protected = protected or ConfigMatcher(None)
         #: Trials this scheduler stopped: their rows are ``pruned``; other early ends are the budget's.
         self.stopped: set[str] = set()
-        self.reproducible = reproducible
-        self.batched = BatchedDecisions(self) if reproducible else None
-        if self.batched and not BatchedDecisions.available(self):
+        self.reproducible = lag is not None
+        self.lagged = LaggedDecisions(self, lag) if lag is not None else None
+        if self.lagged and not LaggedDecisions.available(self):
             warnings.warn(
                 "this Ray release's ASHA lacks the internals bench's reproducible mode uses; "
                 "which trials are pruned may depend on the order trials report",
                 RuntimeWarning,
                 stacklevel=2,
             )
-            self.batched = None
+            self.lagged = None
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
         super().on_trial_add(tune_controller, trial)
-        if self.batched:
-            self.batched.added(trial.trial_id)
+        if self.lagged:
+            self.lagged.added(trial.trial_id)
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
-        if not self.batched:
+        if not self.lagged:
             return super().on_trial_complete(tune_controller, trial, result)
-        self.batched.ended(trial.trial_id)  # its reports entered the rungs as they came
+        self.lagged.ended(trial.trial_id)  # its reports entered the rungs as they came
 
     def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
-        if self.batched:
-            self.batched.ended(trial.trial_id)
+        if self.lagged:
+            self.lagged.ended(trial.trial_id)
 
     def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
-        if not self.batched:
+        if not self.lagged:
             return super().on_trial_remove(tune_controller, trial)
-        self.batched.ended(trial.trial_id)
+        self.lagged.ended(trial.trial_id)
 
     def _decide(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        if not self.batched:
+        if not self.lagged:
             return super().on_trial_result(tune_controller, trial, result)  # records the rung score
-        action = self.batched.decide(trial, result)
+        action = self.lagged.decide(trial, result)
         if action == TrialScheduler.STOP:
             count_stopped(self, +1)
         return action or TrialScheduler.CONTINUE
@@ -146,14 +146,14 @@ def scheduler_kind(name: str, family: Any) -> str:
     return "none" if name == "none" or not family.has_fidelity or family.max_steps() < 2 else "asha"
 
 
-def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = None, reproducible: bool = False) -> Any:
+def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = None, lag: int | None = None) -> Any:
     """ASHA for families that report intermediate scores (unless ``none``), else FIFO."""
     if scheduler_kind(name, family) == "none":
         return FIFOScheduler()
     if family.schedule_bound:  # rungs at fixed fractions of each trial's own plan
         return BenchASHA(
             protected=protected,
-            reproducible=reproducible,
+            lag=lag,
             time_attr="progress",
             metric="val_accuracy",
             mode="max",
@@ -163,7 +163,7 @@ def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = Non
         )
     return BenchASHA(
         protected=protected,
-        reproducible=reproducible,
+        lag=lag,
         time_attr="training_iteration",
         metric="val_accuracy",
         mode="max",

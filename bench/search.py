@@ -67,10 +67,10 @@ class SearchSettings:
     optuna_journal: Path
     journal: Journal
     checkpoint_every: float | None
-    #: Identical trials at any concurrency: proposals in batches of ``concurrency``, told back
-    #: when the batch ends, and pruning decided against finished batches only.
+    #: Identical trials at any concurrency: each proposal and each pruning decision learns from
+    #: the trials a fixed lag back, in trial order (see :mod:`bench.reproducible`).
     reproducible: bool = False
-    #: Trials that can run at once (the batch size of the reproducible mode).
+    #: Trials that can run at once (the reproducible mode's lag is twice this).
     concurrency: int = 1
     #: The method in the study's name, in a run comparing several ("tpe-asha"); "" otherwise.
     study_tag: str = ""
@@ -122,13 +122,20 @@ class FamilySearch:
             return [dict(self.space.default)]
         return None
 
+    @property
+    def lag(self) -> int | None:
+        """The reproducible mode's lag between a result and the first proposal that learns from it."""
+        from bench.reproducible import proposal_lag
+
+        return proposal_lag(self.settings.concurrency) if self.settings.reproducible else None
+
     def search_algorithm(self) -> Any:
-        """The searcher Tune drives: Optuna, held to batches in the reproducible mode."""
-        from ray.tune.search import ConcurrencyLimiter
+        """The searcher Tune drives: Optuna, told results in trial order in the reproducible mode."""
+        from bench.reproducible import OrderedSearcher
 
         searcher = self.searcher()
-        if self.settings.reproducible:
-            return ConcurrencyLimiter(searcher, max_concurrent=max(1, self.settings.concurrency), batch=True)
+        if self.lag is not None:
+            return OrderedSearcher(searcher, max_concurrent=self.settings.concurrency, lag=self.lag)
         return searcher
 
     def searcher(self) -> TruthfulOptunaSearch:
@@ -166,9 +173,7 @@ class FamilySearch:
             return 0.0
         budget = max(s.time_budget_s - span_seconds(self.previous), 1.0) if s.time_budget_s else None
         scored = [r["val_accuracy"] for r in self.previous if r.get("val_accuracy") is not None]
-        scheduler = make_scheduler(
-            s.scheduler, self.model_family, protected=ConfigMatcher(self.default), reproducible=s.reproducible
-        )
+        scheduler = make_scheduler(s.scheduler, self.model_family, protected=ConfigMatcher(self.default), lag=self.lag)
         recorder = TrialRecorder(
             base={
                 "run_id": s.run_id,
@@ -203,10 +208,11 @@ class FamilySearch:
         )
         name = "-".join([self.family, *([s.study_tag] if s.study_tag else []), f"seed{self.seed}"])
         name += f"-resumed{len(self.previous)}" if self.previous else ""
+        search_alg = self.search_algorithm()
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=self.search_algorithm(),
+                search_alg=search_alg,
                 scheduler=scheduler,
                 num_samples=remaining,
                 time_budget_s=budget,
@@ -228,6 +234,8 @@ class FamilySearch:
         started = time.monotonic()
         with interrupt.deferred():  # the stopper ends the search on Ctrl-C
             tuner.fit()
+        if self.lag is not None:
+            search_alg.finish()  # the ordered searcher's last results reach the Optuna study
         interrupt.check()
         return time.monotonic() - started
 

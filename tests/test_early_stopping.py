@@ -84,48 +84,54 @@ def test_the_default_and_cheap_trials_are_never_pruned() -> None:
     assert scheduler.stopped == {"4"}
 
 
-def test_batched_decisions_do_not_depend_on_report_order() -> None:
-    def run(order: list[str]) -> dict[str, str]:
-        scheduler = make_scheduler("asha", create_family("lightgbm"), reproducible=True)
-        trials = {tid: SimpleNamespace(trial_id=tid, config={"x": tid}) for tid in "abcd"}
-        scores = {"a": 0.9, "b": 0.5, "c": 0.6, "d": 0.95}
-        decisions = {}
-        for batch in (["a", "b"], ["c", "d"]):
-            for tid in batch:
-                scheduler.on_trial_add(None, trials[tid])
-            for tid in [t for t in order if t in batch]:
-                result = {"training_iteration": 1, "val_accuracy": scores[tid], "progress": 0.1, "stage_fit_seconds": 9}
-                decisions[tid] = scheduler.on_trial_result(None, trials[tid], result)
-            for tid in batch:
-                scheduler.on_trial_complete(None, trials[tid], {})
-        return decisions
+#: Two interleavings the reproducible mode allows with two trials at a time and a lag of 2:
+#: trial n is added only once trials 0 .. n - 2 have ended. ("add", t), ("report", t), ("end", t).
+INTERLEAVINGS = (
+    [("add", "a"), ("add", "b"), ("report", "a"), ("report", "b"), ("end", "a"), ("add", "c"),
+     ("report", "c"), ("end", "b"), ("add", "d"), ("report", "d"), ("end", "c"), ("end", "d")],
+    [("add", "a"), ("add", "b"), ("report", "b"), ("end", "b"), ("report", "a"), ("end", "a"),
+     ("add", "c"), ("add", "d"), ("report", "d"), ("report", "c"), ("end", "d"), ("end", "c")],
+)
 
-    first, second = run(list("abcd")), run(list("badc"))
+
+def decide_all(scheduler, steps, scores: dict[str, float], seconds: float = 9.0) -> dict[str, str]:
+    trials = {tid: SimpleNamespace(trial_id=tid, config={"x": tid}) for tid in scores}
+    decisions = {}
+    for step, tid in steps:
+        if step == "add":
+            scheduler.on_trial_add(None, trials[tid])
+        elif step == "report":
+            result = {"training_iteration": 1, "val_accuracy": scores[tid], "progress": 0.1, "stage_fit_seconds": seconds}
+            decisions[tid] = scheduler.on_trial_result(None, trials[tid], result)
+        else:
+            scheduler.on_trial_complete(None, trials[tid], {})
+    return decisions
+
+
+def test_lagged_decisions_do_not_depend_on_report_order() -> None:
+    scores = {"a": 0.9, "b": 0.5, "c": 0.6, "d": 0.95}
+    first, second = (decide_all(make_scheduler("asha", create_family("lightgbm"), lag=2), steps, scores)
+                     for steps in INTERLEAVINGS)
     assert first == second
-    assert first["c"] == "STOP" and first["d"] == "CONTINUE"  # judged against batch 1 only
-    assert first["b"] == "CONTINUE"  # nothing finished before batch 1: no cutoff yet
+    assert first["a"] == first["b"] == "CONTINUE"  # nothing two trials back: no cutoff yet
+    assert first["c"] == "STOP"  # judged against a alone (0.9)
+    assert first["d"] == "CONTINUE"  # against a and b, whatever c did
+    # Ray's own ASHA judges b by whichever trial reported first
+    plain = [decide_all(make_scheduler("asha", create_family("lightgbm")), steps, scores) for steps in INTERLEAVINGS]
+    assert plain[0]["b"] == "STOP" and plain[1]["b"] == "CONTINUE"
 
 
 def test_reproducible_decisions_do_not_depend_on_how_long_a_stage_took() -> None:
     """The rule sparing cheap trials reads wall-clock seconds, which differ from run to run: the
     reproducible mode decides on scores alone."""
-    def decisions(seconds: float, reproducible: bool) -> dict[str, str]:
-        scheduler = make_scheduler("asha", create_family("lightgbm"), reproducible=reproducible)
-        trials = {tid: SimpleNamespace(trial_id=tid, config={"x": tid}) for tid in "abcd"}
-        out = {}
-        for batch, scores in ((("a", "b"), (0.9, 0.95)), (("c", "d"), (0.5, 0.97))):
-            for tid in batch:
-                scheduler.on_trial_add(None, trials[tid])
-            for tid, score in zip(batch, scores):
-                result = {"training_iteration": 1, "val_accuracy": score, "progress": 0.1, "stage_fit_seconds": seconds}
-                out[tid] = scheduler.on_trial_result(None, trials[tid], result)
-            for tid in batch:
-                scheduler.on_trial_complete(None, trials[tid], {})
-        return out
+    scores = {"a": 0.9, "b": 0.95, "c": 0.5, "d": 0.97}
 
-    assert decisions(0.05, reproducible=True) == decisions(5.0, reproducible=True)
-    assert decisions(5.0, reproducible=True)["c"] == "STOP"
-    assert decisions(0.05, reproducible=False)["c"] == "CONTINUE"  # the default mode spares a 0.5 s fit
+    def decisions(seconds: float, lag: int | None) -> dict[str, str]:
+        return decide_all(make_scheduler("asha", create_family("lightgbm"), lag=lag), INTERLEAVINGS[0], scores, seconds)
+
+    assert decisions(0.05, lag=2) == decisions(5.0, lag=2)
+    assert decisions(5.0, lag=2)["c"] == "STOP"
+    assert decisions(0.05, lag=None)["c"] == "CONTINUE"  # the default mode spares a 0.5 s fit
 
 
 def test_optuna_is_told_a_stopped_trial_was_pruned(tmp_path) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import optuna
+
 import bench
 from conftest import run_cli
 
@@ -114,5 +116,10 @@ def test_the_reproducible_mode_gives_identical_trials_at_two_at_a_time(tmp_path:
         assert results.final.iloc[0]["mode"] == "reproducible"
         columns = ["trial_number", "status", "fidelity", "val_accuracy", *sorted(c for c in results.trials if c.startswith("params_"))]
         tables.append(results.trials[columns].sort_values("trial_number", ignore_index=True))
+        journal = next((tmp_path / name).glob("*/optuna-journal.log"))
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+        (study,) = optuna.get_all_study_summaries(storage)
+        states = {t.state.name for t in optuna.load_study(study_name=study.study_name, storage=storage).trials}
+        assert states <= {"COMPLETE", "PRUNED"}, states  # the trials told last reached the study too
     assert len(tables[0]) == 8
     assert tables[0].equals(tables[1]), (tables[0], tables[1])
