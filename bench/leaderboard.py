@@ -43,6 +43,7 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
+from bench.results import STUDY_KEYS
 from bench.safe_io import one_line
 from bench.stats import CONFIDENCE, holm, mcnemar_exact, t_halfwidth, wilson_interval
 
@@ -224,7 +225,7 @@ def pooled_finals(final: pd.DataFrame) -> pd.DataFrame:
     rows["protocol_key"] = [json.dumps(k, sort_keys=True) for k in keys]
     rows["protocol"] = [protocol_text(k) for k in keys]
     rows = rows.sort_values("run_id", kind="stable")
-    study = [c for c in ("run_id", "dataset", "family", "seed", "sampler", "scheduler") if c in rows]
+    study = [c for c in STUDY_KEYS if c in rows]
     rows = rows.drop_duplicates(study)  # a copied run folder
     return rows.drop_duplicates(["dataset", "family", "protocol_key", "seed"])  # a seed run again
 
@@ -424,7 +425,7 @@ def mark_ties(board: pd.DataFrame, done: pd.DataFrame, predictions: pd.DataFrame
     """Fill ``tie``, ``tie_p_value`` (Holm-adjusted) and ``tie_seed`` in place, per dataset and protocol."""
     if not {"family", "seed", "test_index", "y_true", "y_pred"} <= set(predictions.columns):
         return
-    keys = [k for k in ("run_id", "dataset", "family", "seed", "sampler", "scheduler", "test_index") if k in predictions]
+    keys = [k for k in (*STUDY_KEYS, "test_index") if k in predictions]
     predictions = predictions.drop_duplicates(keys)  # a copied run folder
     for _, group in board.groupby(["dataset", "protocol_key"], sort=False):
         winner = group.index[0]  # the board is sorted by mean test accuracy within the group

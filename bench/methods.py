@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench.results import STUDY_KEYS
 from bench.stats import CONFIDENCE, t_halfwidth
 
 if TYPE_CHECKING:
@@ -55,7 +56,6 @@ FRACTIONS = {"rank_25": 0.25, "rank_50": 0.5, "rank_100": 1.0}
 NO_HEADROOM = "no headroom"
 NO_RANDOM = "no random search"
 NO_SCORE = "no completed trial"
-STUDY_KEYS = ["run_id", "dataset", "family", "seed", "sampler", "scheduler"]
 PROBLEM_KEYS = ["dataset", "family", "train_size", "budget"]
 #: :func:`best_so_far_curves`' x axes: trials proposed so far, or seconds since the first start.
 BY_TRIALS, BY_SECONDS = "trials", "seconds"
@@ -168,22 +168,7 @@ def search_studies(final: pd.DataFrame) -> pd.DataFrame:
         method_label(s, c if _missing(a) else a) for s, c, a in zip(out["sampler"], out["scheduler"], asked, strict=True)
     ]
     out["problem"] = [problem_label(*keys) for keys in zip(*(out[k] for k in PROBLEM_KEYS), strict=True)]
-    return out.drop_duplicates(STUDY_KEYS, keep="last").reset_index(drop=True)[columns]
-
-
-def _filled(frame: pd.DataFrame, studies: pd.DataFrame, column: str) -> pd.Series:
-    """``frame[column]`` with its gaps taken from the study the row belongs to (older runs left
-    ``scheduler`` out of the trials), where the other keys name one study."""
-    values = frame[column]
-    if values.notna().all() or studies.empty:
-        return values
-    keys = [k for k in ("run_id", "dataset", "family", "seed", "sampler") if k != column and frame[k].notna().all()]
-    if not keys:
-        return values
-    lookup = studies[[*keys, column]].drop_duplicates()
-    lookup = lookup[~lookup.duplicated(keys, keep=False)]
-    found = frame[keys].merge(lookup, on=keys, how="left")[column].to_numpy()
-    return values.where(values.notna(), pd.Series(found, index=frame.index, dtype=object))
+    return out.drop_duplicates(list(STUDY_KEYS), keep="last").reset_index(drop=True)[columns]
 
 
 def _times(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -223,9 +208,9 @@ def study_trials(trials: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
             "scheduler": _text(_column(trials, "scheduler")),
         }
     )
-    for column in ("sampler", "scheduler"):
-        keys[column] = _filled(keys, studies, column)
-    keyed = keys.reset_index(names="row").merge(studies[STUDY_KEYS].reset_index(names="study"), on=STUDY_KEYS, how="inner")
+    keyed = keys.reset_index(names="row").merge(
+        studies[list(STUDY_KEYS)].reset_index(names="study"), on=list(STUDY_KEYS), how="inner"
+    )
     source = trials.iloc[keyed["row"].to_numpy()].reset_index(drop=True)
     study = pd.Series(keyed["study"].to_numpy(), index=source.index)
     status = _text(_column(source, "status"), "completed")

@@ -20,6 +20,9 @@ import pandas as pd
 
 from bench.errors import BenchInputError
 
+#: The columns naming one study: a search of one family and seed by one method, in one run.
+STUDY_KEYS = ("run_id", "dataset", "family", "seed", "sampler", "scheduler")
+
 TABLES = ("trials", "history", "final", "predictions", "samples")
 #: The folder of a run's test predictions: one table per family and seed, so a finished
 #: family's are written without reading and rewriting every earlier one's.
@@ -122,12 +125,14 @@ def _check_run_id(table: pd.DataFrame, run_id: str, where: Path) -> None:
 
 def _with_method(table: pd.DataFrame, final: pd.DataFrame | None) -> pd.DataFrame:
     """A table whose rows all name their study's sampler and scheduler: runs written before a
-    run could compare methods left them out of some tables; each of their (family, seed) had one
-    study, whose final row names both (grouping by a missing value would drop those rows)."""
-    method = ("sampler", "scheduler")
-    keys = ["family", "seed"]
-    if table.empty or final is None or final.empty or not set(keys) <= set(table) or not set(keys) <= set(final):
+    run could compare methods left the scheduler out of some tables. Each row's study is the one
+    final row with its family, seed and (where the table names it) sampler (grouping by a missing
+    value would drop those rows)."""
+    if table.empty or final is None or final.empty or not {"family", "seed"} <= set(table) & set(final):
         return table
+    named = "sampler" in table and table["sampler"].notna().all()
+    keys = ["family", "seed", *(["sampler"] if named else [])]
+    method = [c for c in ("sampler", "scheduler") if c not in keys]
     if all(c in table and table[c].notna().all() for c in method) or not set(method) <= set(final):
         return table
     studies = final[[*keys, *method]].dropna().drop_duplicates(keys, keep=False)  # keys of a single study only

@@ -30,6 +30,7 @@ from bench.methods import (
     nemenyi_cd,
     terminal_table,
 )
+from bench.results import _with_method
 
 RUN = "methods-run"
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -190,9 +191,9 @@ def test_pruned_scores_do_not_count_as_found() -> None:
 def test_scheduler_and_sampler_seconds_missing_from_older_trials() -> None:
     trials, final = hand_tables()
     table = methods_table(trials, final)
-    older = methods_table(trials.drop(columns=["scheduler", "sampler_seconds"]), final)
+    older = methods_table(_with_method(trials.drop(columns=["scheduler", "sampler_seconds"]), final), final)
     same = ["method", "best_val_mean", "normalized_score", "rank_25", "rank_50", "rank_100", "pruned_share"]
-    pd.testing.assert_frame_equal(older[same], table[same])  # the scheduler comes from each study's final row
+    pd.testing.assert_frame_equal(older[same], table[same])  # bench.load takes the scheduler from each study's final row
     assert not older["sampler_seconds_recorded"].any()
     assert older["compute_seconds_mean"].tolist() == pytest.approx([4.0, 4.0, 4.0])  # wall seconds only: counted as 0
     text = _flat(_rendered(older))

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from bench.leaderboard import pooled_finals
-from bench.results import Results
+from bench.results import STUDY_KEYS, Results
 
 SEARCH = "search"
 REPRODUCE = "reproduce"
@@ -74,7 +74,7 @@ def pareto_front(frame: pd.DataFrame, cost: str, score: str) -> pd.DataFrame:
 
 def series_columns(trials: pd.DataFrame) -> list[str]:
     """What one best-so-far line is: one search (run, seed, family, dataset, method)."""
-    return [c for c in ("run_id", "dataset", "family", "seed", "sampler", "scheduler") if c in trials]
+    return [c for c in STUDY_KEYS if c in trials]
 
 
 #: ``best_so_far`` orders: by trial number, or by the moment each score became known.
@@ -176,11 +176,7 @@ def misclassified(results: Results, winner: pd.Series, limit: int = 30) -> pd.Da
     predictions = results.predictions
     if predictions.empty:
         return predictions
-    keys = [
-        k
-        for k in ("run_id", "dataset", "family", "seed", "sampler", "scheduler")
-        if k in predictions and k in winner.index and not pd.isna(winner[k])
-    ]
+    keys = [k for k in STUDY_KEYS if k in predictions and k in winner.index and not pd.isna(winner[k])]
     mask = np.logical_and.reduce([predictions[k] == winner[k] for k in keys])
     mine = predictions[mask]
     return mine[mine["y_true"] != mine["y_pred"]].sort_values("test_index").head(limit)

@@ -18,6 +18,7 @@ import warnings
 import pandas as pd
 
 from bench.errors import BenchInputError
+from bench.results import STUDY_KEYS
 
 FIRST_RUNG_PROGRESS = 1 / 27
 FLAG_BELOW = 0.5
@@ -46,7 +47,7 @@ def first_rung_label(family: str) -> str:
 
 
 def _trial_keys(history: pd.DataFrame) -> list[str]:
-    return [c for c in ("run_id", "dataset", "family", "seed", "sampler", "scheduler", "trial_id") if c in history]
+    return [c for c in (*STUDY_KEYS, "trial_id") if c in history]
 
 
 def rung_scores(history: pd.DataFrame) -> pd.DataFrame:
