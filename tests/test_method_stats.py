@@ -61,6 +61,11 @@ def iso(seconds: float) -> str:
     return (T0 + timedelta(seconds=seconds)).isoformat()
 
 
+def study_columns(family: str, sampler: str, seed: int, scheduler: str, run: str) -> dict[str, object]:
+    """The columns naming a study, as every table row carries them."""
+    return {"run_id": run, "dataset": "digits", "family": family, "seed": seed, "sampler": sampler, "scheduler": scheduler}
+
+
 def trial_rows(
     scores: dict[tuple[str, int], list[tuple[str, float | None]]],
     family: str = "svm",
@@ -73,12 +78,7 @@ def trial_rows(
         for i, (status, score) in enumerate(trials):
             rows.append(
                 {
-                    "run_id": run,
-                    "dataset": "digits",
-                    "family": family,
-                    "seed": seed,
-                    "sampler": sampler,
-                    "scheduler": scheduler,
+                    **study_columns(family, sampler, seed, scheduler, run),
                     "trial_id": f"{family}-{sampler}-{seed}-{i}",
                     "trial_number": i,
                     "status": status,
@@ -105,12 +105,7 @@ def final_rows(
     for (sampler, seed), (status, test, seconds) in finals.items():
         rows.append(
             {
-                "run_id": run,
-                "dataset": "digits",
-                "family": family,
-                "seed": seed,
-                "sampler": sampler,
-                "scheduler": scheduler,
+                **study_columns(family, sampler, seed, scheduler, run),
                 "status": status,
                 "train_size": 1437,
                 "test_size": 360,
