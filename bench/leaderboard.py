@@ -514,11 +514,36 @@ def notes(board: pd.DataFrame) -> list[str]:
     return out
 
 
+def protocol_differences(board: pd.DataFrame) -> tuple[str, pd.Series]:
+    """A narrow column telling the board's protocols apart, and its header: the method
+    ("tpe/asha") when only sampler and scheduler differ (a comparison of methods), else each
+    protocol line (:func:`protocol_text`) without the parts every line shares."""
+    keys = [k for k in PROTOCOL_KEYS if k in board]
+    differing = {k for k in keys if board[k].astype(str).nunique() > 1}
+    if differing <= {"sampler", "scheduler"} and {"sampler", "scheduler"} <= set(board):
+        return "method", board["sampler"].astype(str) + "/" + board["scheduler"].astype(str)
+    parts = [str(text).split(" · ") for text in board["protocol"]]
+    if len({len(p) for p in parts}) != 1:
+        return "protocol", board["protocol"].astype(str)
+    shown = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
+    return "protocol", pd.Series([" · ".join(p[i] for i in shown) for p in parts], index=board.index)
+
+
 def rich_table(board: pd.DataFrame, title: str) -> Table:
-    """The leaderboard for the terminal: :data:`COLUMNS` (the HTML adds :data:`HTML_EXTRA`)."""
+    """The leaderboard for the terminal: :data:`COLUMNS` (the HTML adds :data:`HTML_EXTRA`), and
+    what differs between protocols when the board holds several (a comparison of methods)."""
     table = Table(title=title, caption=Text("\n".join(notes(board))) if not board.empty else None, caption_justify="left")
-    for column, header in COLUMNS.items():
-        table.add_column(header, justify="left" if column in ("family", "tie") else "right")
-    for _, row in formatted(board, list(COLUMNS)).iterrows():
+    columns = dict(COLUMNS)
+    cells = formatted(board, list(COLUMNS))
+    if not board.empty and board["protocol"].nunique() > 1:
+        header, values = protocol_differences(board)
+        columns = {"family": "family", "protocol": header, **columns}
+        cells.insert(1, "protocol", values.to_numpy())
+        table.collapse_padding = True  # one column more in the same 140
+    for column, header in columns.items():
+        text = column in ("family", "protocol", "tie")
+        widest = max((len(str(v)) for v in cells[column]), default=0)  # numbers are never cut: text columns wrap
+        table.add_column(header, justify="left" if text else "right", min_width=None if text else widest)
+    for _, row in cells.iterrows():
         table.add_row(*(Text(one_line(cell)) for cell in row))  # Text: no rich markup; one_line: no control characters
     return table

@@ -311,3 +311,27 @@ def test_terminal_table_fits_140_columns_and_matches_the_html(planted) -> None:
     assert expected.loc[row_of(board, "lightgbm").name, "tuning_p_value"] == "<0.001"
     page = leaderboard_table(board)
     assert "McNemar" in page and "Wilson" in page and "search noise only" not in page  # one seed each: no t interval note
+
+
+def test_a_comparison_of_methods_names_each_rows_method_in_140_columns() -> None:
+    rows = [final_row(family, accuracy, sampler=sampler, scheduler=scheduler)
+            for family, accuracy in (("svm", 0.9867), ("tree", 0.8428))
+            for sampler, scheduler in (("tpe", "asha"), ("random", "asha"), ("tpe", "none"))]
+    board = board_of(*rows)
+    console = Console(width=140, record=True)
+    console.print(rich_table(board, "Leaderboard: digits"))
+    lines = [line for line in console.export_text().splitlines() if line.startswith("│")]
+    assert len(lines) == len(board) == 6  # one line per row, no cell cut or wrapped
+    terminal = [[c.strip() for c in line.split("│")[1:-1]] for line in lines]
+    expected = formatted(board, list(COLUMNS))
+    assert [[row[0], *row[2:]] for row in terminal] == expected.values.tolist()
+    assert [row[1] for row in terminal] == [f"{s}/{c}" for s, c in zip(board["sampler"], board["scheduler"], strict=True)]
+    assert {row[1] for row in terminal} == {"tpe/asha", "random/asha", "tpe/none"}
+
+
+def test_pooled_runs_of_other_trial_counts_show_what_differs() -> None:
+    board = board_of(final_row("svm", 0.98), final_row("svm", 0.97, run_id="20250101-000000-run-b", trials_requested=50))
+    console = Console(width=140, record=True)
+    console.print(rich_table(board, "Leaderboard: digits"))
+    lines = [line for line in console.export_text().splitlines() if line.startswith("│")]
+    assert sorted(line.split("│")[2].strip() for line in lines) == ["20 trials", "50 trials"]
