@@ -354,6 +354,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     interrupt.install()  # Ctrl-C and a polite kill save and say how to resume
     if args.resume is not None:  # where to connect and write, and paths outside the folder: the user's, again
+        from bench.suites import resume_suite, suite_folder
+
+        suite = suite_folder(args.resume, args.results_dir)
+        if suite is not None:
+            return resume_suite(suite, args, console, _execute)
         run = Run.resume(
             _run_folder(args.resume, args.results_dir),
             console,

@@ -166,3 +166,71 @@ def test_a_suite_run_keeps_the_command_line_s_other_options() -> None:
     assert (options.families, options.dataset, options.train_size, options.suite) == (["svm"], "mnist", 2000, "small@1")
     assert options.space_dir == Path("spaces") and options.max_concurrent == 1 and options.with_start
     assert options.scheduler == "asha,none" and options.command == "bench run --suite small"
+
+
+def _suite_args(*argv: str):
+    args = build_parser().parse_args(list(argv))
+    args.prog, args.argv = "bench", list(argv)
+    return args
+
+
+def test_an_interrupted_suite_resumes_as_a_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finished runs stay, the interrupted one goes on in its own folder, the rest start with the
+    options of the command that started the suite."""
+    from rich.console import Console
+
+    from bench import suites
+    from bench.suites import Suite, SuiteRun
+
+    tiny = Suite(name="small", version=1, description="three one-family runs",
+                 runs=tuple(SuiteRun("digits", (family,), trials=2) for family in ("logreg", "tree", "knn")), seeds=(0,))
+    monkeypatch.setitem(SUITES, "small", tiny)
+    finished: list[Path] = []
+    monkeypatch.setattr(suites, "finish_suite", lambda folder, suite, console: finished.append(folder) or 0)
+    calls: list[tuple[str, list[str], Path, int | None]] = []
+
+    def execute(interrupt_at: str | None):
+        def run(run, console) -> int:
+            calls.append((run.options.families[0], run.options.families, run.run_dir, run.options.max_concurrent))
+            run.status = "interrupted" if run.options.families[0] == interrupt_at else "finished"
+            run.write()
+            return 130 if run.status == "interrupted" else 0
+        return run
+
+    console = Console(file=open(tmp_path / "console.txt", "w"))
+    start = _suite_args("run", "--suite", "small", "--results-dir", str(tmp_path / "r"), "--no-progress",
+                        "--max-concurrent", "1")
+    assert suites.run_suite(start, console, execute("tree")) == 130
+    (folder,) = (tmp_path / "r").iterdir()
+    plan = json.loads((folder / "suite.json").read_text())
+    assert [r["families"] for r in plan["runs"]] == [["logreg"], ["tree"]]  # knn never started
+    first, second = calls
+    calls.clear()
+    resume = _suite_args("run", "--resume", str(folder), "--no-progress")
+    assert suites.resume_suite(suites.suite_folder(Path(str(folder)), Path("results")), resume, console, execute(None)) == 0
+    assert [c[0] for c in calls] == ["tree", "knn"]  # logreg finished: not run again
+    assert calls[0][2] == second[2]  # the interrupted run goes on in its own folder
+    assert calls[1][2].parent == folder and calls[1][3] == 1  # a new run, with the suite command's --max-concurrent
+    assert finished == [folder]
+    plan = json.loads((folder / "suite.json").read_text())
+    assert [r["run_id"] for r in plan["runs"]] == [first[2].name, second[2].name, calls[1][2].name]
+
+
+@pytest.mark.parametrize("plan", [
+    {"suite": "small", "version": 1, "argv": ["run", "--suite", "small"], "runs": [{"run_id": ".."}]},
+    {"suite": "small", "version": 1, "argv": ["run", "--suite", "small"], "runs": [{"run_id": "../elsewhere"}]},
+    {"suite": "small", "version": 99, "argv": ["run", "--suite", "small"], "runs": []},
+    {"suite": "small", "version": 1, "argv": ["run", "--family", "svm"], "runs": []},
+    {"suite": "small", "version": 1, "argv": ["run", "--suite", "small", "--bogus"], "runs": []},
+    {"suite": "small", "version": 1, "argv": "run --suite small", "runs": []},
+    ["not", "a", "plan"],
+])
+def test_a_tampered_suite_plan_is_refused(cli, tmp_path: Path, plan: object) -> None:
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    (folder / "suite.json").write_text(json.dumps(plan))
+    result = cli("run", "--resume", str(folder))
+    assert result.returncode == 2, result.stderr
+    assert "suite.json" in result.stderr or "v99" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one message
+    assert sorted(p.name for p in folder.iterdir()) == ["suite.json"]  # nothing started
