@@ -37,7 +37,18 @@ def create_sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.
         import torch  # noqa: F401  (GPSampler's dependency)
     except ImportError:
         raise BenchInputError("--sampler gp needs PyTorch: pip install torch") from None
-    return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)  # said once: sampler_notes
+
+
+def sampler_notes(name: str, space: SearchSpace) -> list[str]:
+    """What a sampler cannot do with a space, said once per run (Optuna warns on every trial)."""
+    conditional = [p.name for p in space.params if p.when and p.type != "fixed"]
+    if name == "gp" and conditional:
+        return [
+            f"gp on {space.family}: {', '.join(conditional)} apply only under some choices, which Optuna's "
+            f"GPSampler cannot model; it draws them at random"
+        ]
+    return []
 
 
 class SearcherClock:

@@ -189,3 +189,26 @@ def test_running_trials_of_a_resumed_study_are_failed_through_the_public_api(tmp
     fail_running_trials(storage, "s")
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+
+
+def test_a_slow_sampler_is_timed_not_warned_about_on_every_trial() -> None:
+    """Ray warns when the space function took over a second; a GP sampler's proposals do, so the
+    time goes to sampler_seconds (the searcher's clock) instead of a warning per trial."""
+    import time
+
+    import optuna
+
+    from bench.compat import TruthfulOptunaSearch
+    from bench.space import parse_space
+
+    class Slow(optuna.samplers.RandomSampler):
+        def sample_independent(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            time.sleep(1.05)
+            return super().sample_independent(*args, **kwargs)
+
+    space = parse_space("params:\n  C: {type: float, low: 0.1, high: 10.0}\ndefault: {C: 1.0}\n", "svm")
+    searcher = TruthfulOptunaSearch(space=space, metric="val_accuracy", mode="max", sampler=Slow(seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert searcher.suggest("slow")["C"] > 0
+    assert searcher.clock.take() >= 1.0

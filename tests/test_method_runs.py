@@ -234,3 +234,24 @@ def test_a_tampered_suite_plan_is_refused(cli, tmp_path: Path, plan: object) -> 
     assert "suite.json" in result.stderr or "v99" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1  # one message
     assert sorted(p.name for p in folder.iterdir()) == ["suite.json"]  # nothing started
+
+
+def test_gp_says_once_that_it_draws_conditional_parameters_at_random(caplog: pytest.LogCaptureFixture) -> None:
+    """Optuna's GPSampler models a fixed space only and warned on every trial; bench says it once."""
+    import optuna
+
+    from bench.samplers import create_sampler, sampler_notes
+    from bench.space import load_space
+
+    svm = load_space("svm")
+    (note,) = sampler_notes("gp", svm)
+    assert "gamma" in note and "at random" in note
+    assert sampler_notes("tpe", svm) == [] and sampler_notes("gp", load_space("logreg")) == []
+    optuna.logging.enable_propagation()
+    try:
+        study = optuna.create_study(direction="maximize", sampler=create_sampler("gp", 0, svm))
+        with caplog.at_level("WARNING", logger="optuna"):
+            study.optimize(lambda t: t.suggest_float("x", 0, 1) + (t.suggest_float("y", 0, 1) if t.number % 2 else 0), 12)
+    finally:
+        optuna.logging.disable_propagation()
+    assert not [r for r in caplog.records if "sampled independently" in r.getMessage()]
