@@ -415,8 +415,9 @@ class LaggedDecisions:
 
     Trial ``n`` is judged against the rung scores of trials ``0 .. n - lag`` only, the trials whose
     results its proposal learnt from (:class:`bench.reproducible.OrderedSearcher` starts it only
-    once they have ended). Their scores enter the rungs in trial order; each trial decides on its
-    own copy of Ray's bracket, which also keeps the rungs the trial itself has passed.
+    once they have ended). Their scores enter the rungs in trial order, and the rungs after each
+    entry are kept: trial ``n`` decides on its own copy of the rungs as they were after trial
+    ``n - lag``, whichever trial reported first, and its copy keeps the rungs it has passed.
 
     Private: ``AsyncHyperBandScheduler._trial_info`` (trial id -> ``_Bracket``), ``_Bracket.on_result``,
     ``_time_attr``, ``_metric``, ``_metric_op``, ``_max_t`` and ``_stop_last_trials`` (Ray 2.60).
@@ -433,8 +434,8 @@ class LaggedDecisions:
         self.order: list[str] = []
         self.ended_ids: set[str] = set()
         self.scores: dict[str, list[tuple[float, float]]] = {}
-        #: Trials ``0 .. entered - 1`` have their scores in the shared bracket.
-        self.entered = 0
+        #: ``snapshots[k]``: the rungs holding the scores of trials ``0 .. k - 1``.
+        self.snapshots: list[Any] = []
         self.views: dict[str, Any] = {}
 
     @classmethod
@@ -442,8 +443,12 @@ class LaggedDecisions:
         return all(hasattr(scheduler, name) for name in cls.NAMES)
 
     def added(self, trial_id: str) -> None:
+        import copy
+
         self.order.append(trial_id)
         self.bracket = self.scheduler._trial_info[trial_id]  # one bracket: bench's ASHA has brackets=1
+        if not self.snapshots:
+            self.snapshots.append(copy.deepcopy(self.bracket))
 
     def decide(self, trial: Any, result: dict[str, Any]) -> str | None:
         """Ray's decision for this report against the trials this one learnt from; None if the
@@ -460,21 +465,25 @@ class LaggedDecisions:
         return str(self.view(trial.trial_id).on_result(trial, t, score))
 
     def view(self, trial_id: str) -> Any:
-        """The trial's own copy of the bracket, made at its first report."""
+        """The trial's own copy of the rungs after trial ``n - lag``, made at its first report."""
         import copy
 
         if trial_id not in self.views:
-            self.enter_through(self.order.index(trial_id) - self.lag)
-            self.views[trial_id] = copy.deepcopy(self.bracket)
+            count = max(0, self.order.index(trial_id) - self.lag + 1)
+            self.enter_through(count - 1)
+            self.views[trial_id] = copy.deepcopy(self.snapshots[min(count, len(self.snapshots) - 1)])
         return self.views[trial_id]
 
     def enter_through(self, last: int) -> None:
-        """Put the scores of ended trials up to index ``last`` into the shared bracket, in order."""
-        while self.entered <= last and self.order[self.entered] in self.ended_ids:
-            trial_id = self.order[self.entered]
+        """Put the scores of ended trials up to index ``last`` into the shared rungs, in order,
+        keeping the rungs after each."""
+        import copy
+
+        while len(self.snapshots) - 1 <= last and self.order[len(self.snapshots) - 1] in self.ended_ids:
+            trial_id = self.order[len(self.snapshots) - 1]
             for t, score in self.scores.pop(trial_id, []):
                 self.bracket.on_result(_TrialId(trial_id), t, score)
-            self.entered += 1
+            self.snapshots.append(copy.deepcopy(self.bracket))
 
     def ended(self, trial_id: str) -> None:
         """A trial ended (completed, stopped, failed or removed)."""
