@@ -27,7 +27,9 @@ EXIT_BAD_INPUT = 2
 #: Registered names, spelled out so the parser needs no registry import (tests/test_cli_help.py
 #: checks them against ``list_families()``, ``list_datasets()``, ``SAMPLERS`` and ``SCHEDULERS``).
 FAMILIES = ("logreg", "svm", "knn", "tree", "forest", "lightgbm", "mlp", "cnn")
-DATASETS = ("digits", "fashion-mnist", "mnist")
+DATASETS = ("digits", "emnist-digits", "fashion-mnist", "kmnist", "mnist")
+#: What ``--dataset`` takes besides a name (bench.datasets.base.PATH_FORMS, checked by a test).
+DATASET_PATHS = "a folder of IDX files, an image folder (train/<class>/*, test/<class>/*) or an .npz file"
 SAMPLERS = ("tpe", "random", "cmaes", "qmc", "gp")
 SCHEDULERS = ("auto", "asha", "none")
 DEFAULT_TRIALS = 20
@@ -128,6 +130,20 @@ def _check_run(parser: _Parser, args: argparse.Namespace, given: dict[str, str])
         args.family = list(dict.fromkeys(name for names in args.family for name in names))
 
 
+#: The largest side --image-size accepts.
+MAX_IMAGE_SIDE = 1024
+
+
+def image_size_arg(text: str) -> str:
+    """``--image-size``: "N" (square) or "HxW", each side 1 to :data:`MAX_IMAGE_SIDE`, kept as "HxW"."""
+    parts = text.lower().split("x")
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or not all(p.isdigit() and 1 <= int(p) <= MAX_IMAGE_SIDE for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: give N or HxW, each side 1 to {MAX_IMAGE_SIDE} pixels")
+    return f"{int(parts[0])}x{int(parts[1])}"
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -184,6 +200,21 @@ def name_list(option: str, valid: Sequence[str]) -> Callable[[str], str]:
     return parse
 
 
+def dataset_arg(text: str) -> str:
+    """A registered dataset's name as given; a path (one with a separator, or one that exists and is
+    not a registered name) made absolute, so a resume from another folder finds it."""
+    if text in DATASETS:
+        return text
+    if os.sep in text or "/" in text or os.path.exists(text):
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise argparse.ArgumentTypeError(f"{text!r}: no such file or folder; give the path of {DATASET_PATHS}")
+        return str(path.resolve())
+    raise argparse.ArgumentTypeError(
+        f"unknown dataset {text!r}; valid datasets: {', '.join(map(repr, DATASETS))}, or the path of {DATASET_PATHS}"
+    )
+
+
 def family_list(text: str) -> list[str]:
     """Family names from 'svm' or 'svm,knn', each checked: the first bad one is named."""
     names = [name.strip() for name in text.split(",") if name.strip()]
@@ -219,9 +250,23 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     run.add_argument(
         "--dataset",
         default="digits",
-        choices=DATASETS,
-        metavar="NAME",
-        help=f"dataset: {', '.join(DATASETS)} (default: digits, shipped with scikit-learn)",
+        type=dataset_arg,
+        metavar="NAME|PATH",
+        help=f"dataset: {', '.join(DATASETS)} (default: digits, shipped with scikit-learn), or the path of "
+        f"{DATASET_PATHS} (see README)",
+    )
+    run.add_argument(
+        "--image-size",
+        type=image_size_arg,
+        metavar="N|HxW",
+        help="for an image folder given as --dataset: the size every image is resized to (default: the most "
+        "common size among its images)",
+    )
+    run.add_argument(
+        "--drop-test-duplicates",
+        action="store_true",
+        help="leave out of the test set the images that are exact copies of training images (the manifest "
+        "counts them either way)",
     )
     run.add_argument(
         "--trials",
@@ -341,6 +386,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     from bench.perf import add_parser as add_perf_parser
 
     add_perf_parser(commands)
+    from bench.predict import add_parser as add_predict_parser
+
+    add_predict_parser(commands)
     return parser
 
 
@@ -386,6 +434,8 @@ def run_options(args: argparse.Namespace, **problem: Any) -> RunOptions:
     values: dict[str, Any] = {
         "families": args.family or [],
         "dataset": args.dataset,
+        "drop_test_duplicates": args.drop_test_duplicates,
+        "image_size": args.image_size,
         "trials": args.trials,
         "time_budget_s": args.time_budget,
         "seeds": args.seeds or [args.seed],
@@ -427,9 +477,8 @@ def _execute(run: Run, console: Console) -> int:
     from bench.report import write_report
     from bench.results import load
 
-    options = run.options
     console.print(
-        f"run [bold]{escape(run.run_id)}[/]: {escape(', '.join(run.families))} on {escape(options.dataset)} "
+        f"run [bold]{escape(run.run_id)}[/]: {escape(', '.join(run.families))} on {escape(run.loaded.name)} "
         f"({len(run.final_data.y_train)} train, searched by {run.search_data.validation} / "
         f"{len(run.final_data.y_test)} test)"
     )
@@ -445,8 +494,10 @@ def _execute(run: Run, console: Console) -> int:
     board = leaderboard(results.final, results.predictions)  # once, for the report and the terminal
     report = write_report(results, run_dir / "report.html", title=f"bench run {run.run_id}", board=board)
     out = Console(width=None if sys.stdout.isatty() else 140)
-    out.print(rich_table(board, title=f"Leaderboard: {options.dataset} (test set, refit on all training data)"))
+    out.print(rich_table(board, title=f"Leaderboard: {escape(run.loaded.name)} (test set, refit on all training data)"))
     files = ["trials.parquet", "history.parquet", "final.parquet", "manifest.json"]
+    if (run_dir / "models").is_dir():  # the refit models and their cards (bench.models): bench predict reads them
+        files.append("models")
     if run.options.comparison:
         from bench import methods
         from bench.results import write_table
@@ -480,9 +531,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.prog, args.argv = parser.prog, argv
     from bench.perf import run as cmd_perf
+    from bench.predict import run as cmd_predict
     from bench.reproduce.cli import run as cmd_reproduce
 
-    handlers = {"run": cmd_run, "report": cmd_report, "reproduce": cmd_reproduce, "perf": cmd_perf}
+    handlers = {"run": cmd_run, "report": cmd_report, "reproduce": cmd_reproduce, "perf": cmd_perf, "predict": cmd_predict}
     try:
         return handlers[args.command](args)
     except BenchInputError as exc:  # one line, control characters escaped: messages quote run data

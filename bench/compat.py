@@ -387,6 +387,18 @@ def _truthful_class() -> type:
     return TruthfulOptunaSearch
 
 
+if TYPE_CHECKING:
+    from ray.tune.search.optuna import OptunaSearch
+
+    class TruthfulOptunaSearch(OptunaSearch):
+        """What type checkers see of the class :func:`_truthful_class` builds on first use (its
+        import of Ray's OptunaSearch is deferred)."""
+
+        clock: Any
+
+        def __init__(self, *args: Any, clock: Any = None, **kwargs: Any) -> None: ...
+
+
 def __getattr__(name: str) -> Any:  # built on first use; pickle finds the class here too
     if name == "TruthfulOptunaSearch":
         return _truthful_class()

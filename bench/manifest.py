@@ -29,6 +29,9 @@ PACKAGES = (
     "lightgbm",
     "torch",
     "threadpoolctl",
+    "pillow",
+    "skops",  # saved models (bench.models)
+    "safetensors",
 )
 
 
@@ -140,6 +143,7 @@ _SHAPE: dict[str, tuple[type, ...]] = {
     "hardware": (dict,),
     "seeds": (list,),
     "families": (list,),
+    "models": (dict,),  # saved models by stem (bench.models.store.index)
 }
 _DATASET_SHAPE: dict[str, tuple[type, ...]] = {
     "name": (str,),
@@ -150,6 +154,12 @@ _DATASET_SHAPE: dict[str, tuple[type, ...]] = {
     "validation": (str,),
     "validation_fraction": (int, float),
     "image_shape": (list,),
+    "path": (str,),
+    "content_sha256": (str,),
+    "channels": (int,),
+    "class_counts": (dict,),
+    "duplicates": (dict,),
+    "search_space_notes": (list,),
 }
 _OPTION_SHAPE: dict[str, tuple[type, ...]] = {
     "trials": (int,),
@@ -221,7 +231,12 @@ _CHECKS: dict[str, tuple[Any, str]] = {
         lambda v: isinstance(v, list) and v and all(isinstance(f, str) and 0 < len(f) <= 200 for f in v),
         "a non-empty list of family names",
     ),
-    "dataset": (lambda v: isinstance(v, str) and 0 < len(v) <= 100, "a dataset name"),
+    "dataset": (lambda v: isinstance(v, str) and 0 < len(v) <= 4096, "a dataset name or path"),
+    "drop_test_duplicates": (lambda v: isinstance(v, bool), "true or false"),
+    "image_size": (
+        lambda v: v is None or (isinstance(v, str) and re.fullmatch(r"[0-9]{1,4}x[0-9]{1,4}", v) is not None and _sides_fit(v)),
+        "HxW (pixels, each side 1 to 1024), or null",
+    ),
     "trials": (lambda v: v is None or (_int(v) and v >= 1), "a whole number of at least 1, or null"),
     "time_budget_s": (lambda v: v is None or (_number(v) and v > 0), "a positive number of seconds, or null"),
     "seeds": (
@@ -292,6 +307,17 @@ def saved_options(
                 f"is looked up as usual and checked against its checksums (pass --data-dir again to use that folder)"
             )
             values["data_dir"] = None
+    if values.get("dataset") and _names_a_path(values["dataset"]):
+        # a user's dataset (a path): like data_dir, used inside the folder or when given again
+        if data_dir is not None:
+            values["dataset"], values["data_dir"] = str(Path(data_dir).resolve()), None
+        elif inside(values["dataset"], run_dir):
+            values["dataset"] = os.path.realpath(Path(run_dir) / values["dataset"])
+        else:
+            raise BenchInputError(
+                f"the run read its dataset from {one_line(values['dataset'])[:200]}, outside the run folder; bench does "
+                f"not follow paths from a run folder: pass --data-dir with that path again to resume"
+            )
     if space_dir is not None:
         values["space_dir"] = Path(space_dir)
     elif values.get("space_dir"):
@@ -303,6 +329,19 @@ def saved_options(
         values["space_dir"] = Path(os.path.realpath(Path(run_dir) / values["space_dir"]))
         _check_space_files(values["space_dir"])
     return values, notes
+
+
+def _sides_fit(size: str) -> bool:
+    from bench.cli import MAX_IMAGE_SIDE
+
+    return all(1 <= int(side) <= MAX_IMAGE_SIDE for side in size.split("x"))
+
+
+def _names_a_path(dataset: str) -> bool:
+    """Whether a saved ``dataset`` option is a path (a user's dataset), not a registered name."""
+    from bench.datasets import list_datasets
+
+    return dataset not in list_datasets()
 
 
 def _check_space_files(folder: Path) -> None:

@@ -176,7 +176,8 @@ def final_row(
 ) -> dict[str, Any]:
     """The ``final`` table's row for one family and seed (predictions excluded)."""
     compared = compare_with_default(y_test, tuned["predicted"], default["predicted"])
-    scores = {k: v for k, v in tuned.items() if k not in ("confusion_matrix", "per_class", "predicted", "max_threads")}
+    left_out = ("confusion_matrix", "per_class", "predicted", "max_threads", "saved_model")  # saved_model: see bench.models
+    scores = {k: v for k, v in tuned.items() if k not in left_out}
     best = selection.row
     return {
         **base,

@@ -33,18 +33,21 @@ import numpy as np
 import optuna
 import pandas as pd
 from rich.console import Console
+from rich.text import Text
 
 from bench.cli import SCHEDULERS
 from bench.cluster import check_address, ray_session
 from bench.datasets import get_dataset
+from bench.datasets.duplicates import with_duplicates
 from bench.errors import BenchInputError
 from bench.families import create_family, list_families
 from bench.families.base import Family, check_ceilings
+from bench.families.preprocess import adapt_spaces
 from bench.journal import Journal
 from bench.manifest import build_manifest
 from bench.progress import RunProgress
 from bench.results import check_writable, prediction_part, write_json, write_table
-from bench.samplers import SAMPLERS, create_sampler
+from bench.samplers import SAMPLERS, create_sampler, sampler_notes
 from bench.space import SearchSpace, load_space
 
 if TYPE_CHECKING:
@@ -104,6 +107,9 @@ class RunOptions:
     with_start: bool = False
     #: "name@version" of the problem suite this run belongs to, if any.
     suite: str | None = None
+    drop_test_duplicates: bool = False
+    #: "HxW" every image of an image folder is resized to (None: the most common size).
+    image_size: str | None = None
 
     def sampler_names(self) -> list[str]:
         return [name.strip() for name in self.sampler.split(",") if name.strip()]
@@ -207,14 +213,28 @@ class Run:
         if options.max_failures < 0:
             raise BenchInputError(f"--max-failures {options.max_failures} must be 0 or more")
         self.dataset = get_dataset(options.dataset)
+        if options.image_size is not None:
+            from bench.datasets.custom import CustomDataset
+
+            if not isinstance(self.dataset, CustomDataset):
+                raise BenchInputError(
+                    f"--image-size resizes a dataset given as a path (an image folder); {options.dataset} has images of one size"
+                )
+            self.dataset.image_size = options.image_size
         check_writable(Path(options.results_dir))
         check_address(options.address)
         from bench.searchdata import prepare_data
 
-        self.loaded = self.dataset.load(options.data_dir)
+        self.loaded = with_duplicates(self.dataset.load(options.data_dir), options.drop_test_duplicates)
+        self.spaces, self.space_notes = adapt_spaces(self.spaces, self.loaded.image_shape, self.loaded.channels)
+        for space in self.spaces.values():
+            for sampler in options.sampler_names():
+                for note in sampler_notes(sampler, space):
+                    self.space_notes.append(note)
+                    self.console.print(Text(f"note: {note}"))
         self.search_data, self.final_data = prepare_data(self.loaded, options.train_size, self.dataset.val_fraction)
         if resume_dir is None:
-            self.run_id = make_run_id(options.name, options.dataset, self.families)
+            self.run_id = make_run_id(options.name, self.loaded.name, self.families)
             self.run_dir = check_writable(Path(options.results_dir) / self.run_id).resolve()
             self.started = datetime.now(timezone.utc).isoformat()
         else:
@@ -223,6 +243,15 @@ class Run:
 
             previous = read_manifest(self.run_dir)  # bounded, a JSON object with a safe run_id
             self.run_id, self.started = previous["run_id"], str(previous.get("started_at") or "")
+            from bench.safe_io import one_line
+
+            dataset = previous.get("dataset")
+            searched = dataset.get("name") if isinstance(dataset, dict) else None
+            if isinstance(searched, str) and searched != self.loaded.name:  # a user's dataset: name-<content checksum>
+                raise BenchInputError(
+                    f"--resume {self.run_dir}: the run searched {one_line(searched)[:100]}; the data given now is "
+                    f"{self.loaded.name} (its content differs): resume with the same data"
+                )
         self.journal = Journal(self.run_dir / "journal.jsonl")
         if resume_dir is None:  # exists from the start, so a run stopped before any trial ended can resume
             from bench.journal import open_for_append
@@ -254,8 +283,6 @@ class Run:
         are the local defaults, never from the folder; paths it names are used only inside it
         or when given again. A folder whose journal is missing, unreadable or short of what
         its tables hold is refused here, before anything is written."""
-        from rich.text import Text
-
         from bench.journal import check_resumable
         from bench.manifest import read_manifest, saved_options
         from bench.safe_io import one_line
@@ -283,6 +310,8 @@ class Run:
 
     # ----------------------------------------------------------------- writing
     def manifest(self) -> dict[str, Any]:
+        from bench.models.store import index as models_index
+
         o = self.options
         return build_manifest(
             run_id=self.run_id,
@@ -309,9 +338,12 @@ class Run:
                 },
                 "validation": self.search_data.validation,
                 "validation_fraction": self.dataset.val_fraction if len(self.search_data.folds) == 1 else None,
+                **self.loaded.details,
+                "search_space_notes": self.space_notes,
             },
             search_spaces={f: s.source for f, s in self.spaces.items()},
             cluster=self.cluster,
+            models=models_index(self.run_dir),  # bench.models: each saved model's file, card and SHA-256
         )
 
     def write(self) -> None:
@@ -392,7 +424,7 @@ class Run:
         o = self.options
         return SearchSettings(
             run_id=self.run_id,
-            dataset=o.dataset,
+            dataset=self.loaded.name,
             sampler=method.sampler,
             scheduler=method.scheduler,
             study_tag=method.label.replace("/", "-") if o.comparison else "",
@@ -468,7 +500,7 @@ class Run:
         counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "pruned", "cut", "failed")}
         base = {
             "run_id": self.run_id,
-            "dataset": o.dataset,
+            "dataset": self.loaded.name,
             "family": family,
             "seed": seed,
             "sampler": method.sampler,
@@ -509,6 +541,7 @@ class Run:
             return
         tuned, default = outs[0], outs[-1]
         self._write_predictions(family, seed, method, tuned["predicted"], default["predicted"])
+        self._save_model(family, seed, method, selection.params, tuned)  # before the final row: a resume redoes both
         self.journal.append(
             "final", final_row(base, selection, tuned, default, default_row, default_params, self.final_data.y_test)
         )
@@ -571,7 +604,7 @@ class Run:
         predictions = pd.DataFrame(
             {
                 "run_id": self.run_id,
-                "dataset": o.dataset,
+                "dataset": self.loaded.name,
                 "family": family,
                 "seed": seed,
                 "sampler": method.sampler,
@@ -584,3 +617,25 @@ class Run:
         )
         part = prediction_part(self.run_dir, family, seed, method.label if o.comparison else None)
         write_table(predictions, part)  # this study's alone
+
+    # ----------------------------------------------------------------- saved models (bench.models)
+    def _save_model(self, family: str, seed: int, method: Method, params: dict[str, Any], tuned: dict[str, Any]) -> None:
+        """Keep the refit model in ``models/`` with its card; a model that could not be saved is a note."""
+        from rich.text import Text
+
+        from bench.models.store import save_refit
+
+        note = save_refit(
+            self.run_dir,
+            self.loaded,
+            run_id=self.run_id,
+            family=family,
+            seed=seed,
+            sampler=method.sampler,
+            scheduler=method.scheduler,
+            method=method.label if self.options.comparison else None,
+            params=params,
+            tuned=tuned,
+        )
+        if note:
+            self.console.print(Text(f"note: {note}"))

@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from bench.families import Family, create_family
 from bench.families.base import PROGRESS_RUNGS, Checkpointable, checkpoint_hooks
 from bench.metrics import confusion, evaluate, per_class_report
+from bench.models.formats import export as export_model
 from bench.searchdata import FinalData, SearchData, binomial_se
 
 
@@ -303,6 +304,9 @@ def refit_and_test(
         "fidelity": int(fidelity),
         "max_threads": threads,
         "model_bytes": _model_bytes(model),
+        # the model itself, as the bytes of a format whose loading runs no code (bench.models): the
+        # driver keeps it in the run folder, which may be on another machine than this worker
+        "saved_model": export_model(family, model, data.X_train.shape[1]),
         "confusion_matrix": confusion(data.y_test, predicted, len(data.class_names)),
         "per_class": per_class_report(data.y_test, predicted, data.class_names),
         "predicted": predicted.astype(np.int64),

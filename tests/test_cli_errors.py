@@ -55,7 +55,7 @@ def test_family_lists_are_flattened() -> None:
 
 
 @pytest.mark.parametrize(("flag", "value", "valid"), [
-    ("--dataset", "emnist", "'digits', 'fashion-mnist', 'mnist'"),
+    ("--dataset", "emnist", "'digits', 'emnist-digits', 'fashion-mnist', 'kmnist', 'mnist'"),
     ("--sampler", "annealing", "valid samplers: tpe, random, cmaes, qmc, gp"),
     ("--scheduler", "hyperband", "valid schedulers: auto, asha, none"),
     ("--suite", "huge", "'small', 'standard'"),

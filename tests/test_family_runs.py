@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import bench
@@ -60,6 +61,15 @@ def test_trials_keep_to_their_cpus(tmp_path: Path) -> None:
     from bench.cluster import local_cpus
 
     assert (results.final["refit_threads"] == local_cpus()).all()  # the refit runs alone, with every core
+    # the refits came back from Ray workers as saved models (text, skops, safetensors) that give
+    # exactly the labels of the predictions table (every family, in process: test_saved_models)
+    from bench.datasets import get_dataset
+
+    X_test = get_dataset("digits").load().X_test
+    for family in families:
+        rows = results.predictions[results.predictions["family"] == family].sort_values("test_index")
+        predicted = bench.load_model(next((tmp_path / "one").iterdir()), family).predict(X_test[rows["test_index"].to_numpy()])
+        assert np.array_equal(predicted, rows["y_pred"].to_numpy()), family
     # the figure is the limit the trial got, not a constant: two cores give two threads
     two = run_cli("run", "--family", "lightgbm", *args, "--cpus-per-trial", "2", "--results-dir", str(tmp_path / "two"))
     assert two.returncode == 0, two.stderr

@@ -593,7 +593,7 @@ def test_failed_rows_print_their_error_as_text(tmp_path: Path, capsys, monkeypat
     _tables()["final"].assign(status="failed", error=f"boom {MARKUP}").to_parquet(folder / "final.parquet", index=False)
     run = SimpleNamespace(
         run_id=RUN_ID, families=["knn"], run_dir=folder, execute=lambda: folder, resume_command=lambda: "",
-        options=SimpleNamespace(dataset="digits", comparison=False), final_data=SimpleNamespace(y_train=[0] * 3, y_test=[0] * 2),
+        options=SimpleNamespace(dataset="digits", comparison=False), loaded=SimpleNamespace(name="digits"), final_data=SimpleNamespace(y_train=[0] * 3, y_test=[0] * 2),
         search_data=SimpleNamespace(validation="5-fold CV"),
     )
     from rich.console import Console

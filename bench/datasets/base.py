@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextvars
 import fnmatch
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +19,13 @@ from bench.errors import BenchInputError
 
 @dataclass(frozen=True)
 class LoadedDataset:
-    """Official train/test arrays, pixels scaled to [0, 1] as float32, labels as int64."""
+    """Official train/test arrays, pixels scaled to [0, 1] as float32, labels as int64.
+
+    A row holds one image, channel-first (``channels`` x height x width) when it has colour.
+    ``details`` are the manifest's extra dataset fields (a user's dataset: path, content checksum,
+    class counts, duplicates); ``train_digests``/``test_digests`` are the per-image SHA-256 digests
+    a loader computed while reading (None: computed when needed, see ``duplicates``).
+    """
 
     name: str
     X_train: np.ndarray
@@ -28,6 +36,10 @@ class LoadedDataset:
     class_names: tuple[str, ...]
     checksums: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    channels: int = 1
+    details: dict[str, Any] = field(default_factory=dict)
+    train_digests: np.ndarray | None = field(default=None, repr=False)
+    test_digests: np.ndarray | None = field(default=None, repr=False)
 
 
 class Dataset(ABC):
@@ -61,12 +73,31 @@ def list_datasets(pattern: str = "*") -> list[str]:
     return sorted(n for n in _DATASETS if fnmatch.fnmatch(n, pattern))
 
 
+#: What ``--dataset`` takes besides a registered name.
+PATH_FORMS = "a folder of IDX files, an image folder (train/<class>/*, test/<class>/*) or an .npz file"
+
+
+def is_path(name: str) -> bool:
+    """Whether ``--dataset name`` means a path: a registered name never does; a name with a
+    path separator, or one that exists on disk, does."""
+    if name in _DATASETS:
+        return False
+    return "/" in name or (os.sep in name) or os.path.exists(name)
+
+
 def get_dataset(name: str) -> Dataset:
-    """Instantiate a registered dataset, or fail with the list of valid names."""
+    """Instantiate a registered dataset, or a user's dataset at a path (see :data:`PATH_FORMS`),
+    or fail with the list of valid names."""
+    if isinstance(name, str) and is_path(name):
+        from bench.datasets.custom import CustomDataset
+
+        return CustomDataset(Path(name))
     try:
         return _DATASETS[name]()
     except (KeyError, TypeError):  # TypeError: a name that is not text (from a crafted manifest)
-        raise BenchInputError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}") from None
+        raise BenchInputError(
+            f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}, or a path to {PATH_FORMS}"
+        ) from None
 
 
 #: Why downloads are off in this context (None: they are allowed).

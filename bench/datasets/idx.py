@@ -90,3 +90,28 @@ def load_verified(path: Path, expected_sha256: str) -> tuple[np.ndarray, str]:
             f"expected {expected_sha256} (the file is corrupt, truncated or not the original)"
         )
     return parse_idx(data, path), digest
+
+
+def md5(data: bytes) -> str:
+    """MD5, only to match the checksums some publishers list for their archives (not for security)."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def load_archive_verified(path: Path, expected_md5: str, name: str) -> tuple[np.ndarray, str]:
+    """Read one IDX file still in its published ``.gz`` wrapper, checked against the MD5 of that
+    ``.gz`` as published (the only checksum ``name``'s publisher gives); returns the array and
+    the SHA-256 of its decompressed bytes, for the manifest."""
+    raw = read_regular(path, MAX_IDX_FILE_BYTES)
+    if raw[:2] != b"\x1f\x8b":
+        raise BenchInputError(
+            f"{path} is not gzip-compressed; {name}'s published checksums are of its .gz files, so bench "
+            f"reads those as downloaded (keep or fetch the .gz files)"
+        )
+    digest = md5(raw)
+    if digest != expected_md5:
+        raise BenchInputError(
+            f"checksum mismatch for {path}: MD5 of the .gz file is {digest}, expected {expected_md5} "
+            f"(the file is corrupt, truncated or not the published one)"
+        )
+    data = decompress(raw, path)
+    return parse_idx(data, path), sha256(data)

@@ -31,8 +31,8 @@ def cache_root() -> Path:
     return Path(base) / "bench"
 
 
-def _find_file(folder: Path, stem: str) -> Path | None:
-    for candidate in (folder / stem, folder / f"{stem}.gz"):
+def _find_file(folder: Path, stem: str, gz_only: bool = False) -> Path | None:
+    for candidate in (folder / f"{stem}.gz",) if gz_only else (folder / stem, folder / f"{stem}.gz"):
         if candidate.is_file():
             return candidate
     return None
@@ -44,6 +44,10 @@ class IdxDataset(Dataset):
     sha256: ClassVar[dict[str, str]]
     mirrors: tuple[str, ...]
     system_dirs: tuple[str, ...] = ()
+    #: The four files: training images, training labels, test images, test labels.
+    files: ClassVar[tuple[str, ...]] = FILES
+    #: Only the published .gz files are read (their checksums are of the .gz, not its content).
+    gz_only: ClassVar[bool] = False
 
     def candidate_dirs(self, data_dir: Path | None) -> list[Path]:
         roots: list[Path] = []
@@ -60,7 +64,7 @@ class IdxDataset(Dataset):
 
     def locate(self, data_dir: Path | None) -> dict[str, Path] | None:
         for folder in self.candidate_dirs(data_dir):
-            found = {stem: _find_file(folder, stem) for stem in FILES}
+            found = {stem: _find_file(folder, stem, self.gz_only) for stem in self.files}
             if all(found.values()):
                 return found  # type: ignore[return-value]
         return None
@@ -76,7 +80,7 @@ class IdxDataset(Dataset):
         except OSError as exc:
             raise BenchInputError(f"cannot create the dataset cache {target}: {exc}") from None
         paths: dict[str, Path] = {}
-        for stem in FILES:
+        for stem in self.files:
             last_error = "no mirror tried"
             for mirror in self.mirrors:
                 url = f"{mirror}{stem}.gz"
@@ -86,8 +90,7 @@ class IdxDataset(Dataset):
                     if len(payload) > MAX_IDX_FILE_BYTES:
                         last_error = f"{url}: larger than {MAX_IDX_FILE_BYTES} bytes"
                         continue
-                    data = decompress(payload, url)
-                    if sha256(data) != self.sha256[stem]:
+                    if not self.payload_matches(stem, payload, url):
                         last_error = f"{url}: checksum mismatch"
                         continue
                 except (urllib.error.URLError, OSError, TimeoutError, BenchInputError) as exc:
@@ -107,7 +110,7 @@ class IdxDataset(Dataset):
     def missing_message(self, reason: str) -> str:
         return (
             f"dataset {self.name!r} not found and could not be downloaded ({reason}); "
-            f"put {', '.join(f + '.gz' for f in FILES)} in a folder and pass --data-dir FOLDER "
+            f"put {', '.join(f + '.gz' for f in self.files)} in a folder and pass --data-dir FOLDER "
             f"or set BENCH_DATA_DIR, or place them in {cache_root() / self.name}"
         )
 
@@ -118,9 +121,9 @@ class IdxDataset(Dataset):
         arrays: dict[str, np.ndarray] = {}
         checksums: dict[str, str] = {}
         for stem, path in paths.items():
-            arrays[stem], checksums[stem] = load_verified(path, self.sha256[stem])
-        X_train, y_train = arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]
-        X_test, y_test = arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]
+            arrays[stem], checksums[stem] = self.verified(path, stem)
+        X_train, y_train, X_test, y_test = (arrays[stem] for stem in self.files)
+        X_train, X_test = self.upright(X_train), self.upright(X_test)
         if len(X_train) != len(y_train) or len(X_test) != len(y_test):
             raise BenchInputError(f"{self.name}: images and labels differ in count in {paths}")
         return LoadedDataset(
@@ -132,8 +135,20 @@ class IdxDataset(Dataset):
             image_shape=self.image_shape,
             class_names=self.class_names,
             checksums=checksums,
-            source=str(Path(paths[FILES[0]]).parent),
+            source=str(Path(paths[self.files[0]]).parent),
         )
+
+    def payload_matches(self, stem: str, payload: bytes, url: str) -> bool:
+        """Whether a downloaded file is the published one (here: its decompressed SHA-256)."""
+        return sha256(decompress(payload, url)) == self.sha256[stem]
+
+    def verified(self, path: Path, stem: str) -> tuple[np.ndarray, str]:
+        """The array in ``path`` and the checksum recorded for it, once checked."""
+        return load_verified(path, self.sha256[stem])
+
+    def upright(self, images: np.ndarray) -> np.ndarray:
+        """Images as people read them (EMNIST stores its own transposed)."""
+        return images
 
 
 def _flatten(images: np.ndarray) -> np.ndarray:

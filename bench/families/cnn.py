@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from bench.families.base import Hyperparameter, register_family
-from bench.families.torch_estimator import TorchClassifier, TorchFamily, image_side, training_hyperparameters
+from bench.families.torch_estimator import TorchClassifier, TorchFamily, input_shape, training_hyperparameters
 
 
 @dataclass(frozen=True)
 class CnnSpec:
     """``blocks`` blocks of ``convs`` 3x3 convolutions; the width doubles and the image halves
     after each block (while it is at least 2 pixels), so 28x28 goes 14, 7, 3 and 8x8 goes 4, 2, 1.
+    The input's channels and size come from the data (``image_shape``), the classes from the labels.
     """
 
     width: int = 32
@@ -20,13 +21,14 @@ class CnnSpec:
     convs: int = 1
     batch_norm: bool = True
     dropout: float = 0.25
+    #: "CxHxW"; empty: square images of 1 or 3 channels, read from the row width.
+    image_shape: str = ""
 
     def build(self, n_features: int, n_classes: int) -> Any:
         from torch import nn
 
-        side = image_side(n_features)
-        layers: list[Any] = [nn.Unflatten(1, (1, side, side))]
-        channels = 1
+        channels, height, width = input_shape(n_features, self.image_shape)
+        layers: list[Any] = [nn.Unflatten(1, (channels, height, width))]
         for block in range(self.blocks):
             out = self.width * 2**block
             for _ in range(self.convs):
@@ -35,13 +37,13 @@ class CnnSpec:
                     layers.append(nn.BatchNorm2d(out))
                 layers.append(nn.ReLU())
                 channels = out
-            if side >= 2:
+            if min(height, width) >= 2:
                 layers.append(nn.MaxPool2d(2))
-                side //= 2
+                height, width = height // 2, width // 2
         layers.append(nn.Flatten())
         if self.dropout > 0:
             layers.append(nn.Dropout(self.dropout))
-        layers.append(nn.Linear(channels * side * side, n_classes))
+        layers.append(nn.Linear(channels * height * width, n_classes))
         return nn.Sequential(*layers)
 
 
@@ -69,5 +71,6 @@ class Cnn(TorchFamily):
             convs=int(params.get("convs", 1)),
             batch_norm=bool(params.get("batch_norm", True)),
             dropout=float(params.get("dropout", 0.25)),
+            image_shape=str(params.get("image_shape") or ""),
         )
         return TorchClassifier(spec, **self.training(params, seed=seed, n_jobs=n_jobs, device=device))

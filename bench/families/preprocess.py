@@ -3,9 +3,10 @@ deskewing, scaling and PCA, each a search-space choice."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage
@@ -13,6 +14,9 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
 
 from bench.families.base import Hyperparameter
+
+if TYPE_CHECKING:
+    from bench.space import SearchSpace
 
 SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler}
 
@@ -93,3 +97,55 @@ def preprocessing_steps(params: dict[str, Any], seed: int) -> list[tuple[str, An
     if variance:
         steps.append(("pca", PCA(n_components=float(variance), svd_solver="full", random_state=seed)))
     return steps
+
+
+def deskew_applies(image_shape: tuple[int, int], channels: int) -> bool:
+    """Deskewing reads one square grey image per row (the shear is estimated from ink moments)."""
+    return channels == 1 and image_shape[0] == image_shape[1]
+
+
+def adapt_spaces(
+    spaces: dict[str, SearchSpace], image_shape: tuple[int, int], channels: int
+) -> tuple[dict[str, SearchSpace], list[str]]:
+    """The spaces fitted to images of ``image_shape`` (height, width) with ``channels``, and a
+    note for each change (the manifest keeps them): ``deskew`` is left out of the search where it
+    cannot apply, and the PyTorch families get the shape as the fixed ``image_shape`` parameter
+    where the row width does not tell it (anything but square grey images)."""
+    out: dict[str, SearchSpace] = {}
+    notes: list[str] = []
+    for family, space in spaces.items():
+        out[family] = space
+        if deskew_applies(image_shape, channels):
+            continue
+        shape = f"{channels}x{image_shape[0]}x{image_shape[1]}"
+        if "deskew" in space.names:
+            out[family] = without(out[family], "deskew")
+            notes.append(f"{family}: deskew left out of the search (it needs square single-channel images; these are {shape})")
+        if "image_shape" in _declared(family) and "image_shape" not in space.names:
+            from bench.space import Param
+
+            out[family] = dataclasses.replace(
+                out[family], params=(*out[family].params, Param("image_shape", "fixed", value=shape))
+            )
+            notes.append(f"{family}: image_shape fixed to {shape} (channels x height x width of the dataset's images)")
+    return out, notes
+
+
+def without(space: SearchSpace, name: str) -> SearchSpace:
+    """``space`` less the parameter ``name`` (and any that exists only under it), its default and
+    start configurations too; a start that becomes the default, or another start, goes."""
+    params = tuple(p for p in space.params if p.name != name and name not in p.when)
+    kept = {p.name for p in params}
+    default = {k: v for k, v in space.default.items() if k in kept}
+    start: list[dict[str, Any]] = []
+    for config in space.start:
+        trimmed = {k: v for k, v in config.items() if k in kept}
+        if trimmed != default and trimmed not in start:
+            start.append(trimmed)
+    return dataclasses.replace(space, params=params, default=default, start=tuple(start))
+
+
+def _declared(family: str) -> tuple[str, ...]:
+    from bench.space import declared_parameters
+
+    return declared_parameters(family)

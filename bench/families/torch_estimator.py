@@ -55,6 +55,40 @@ def image_side(n_features: int) -> int:
     return side
 
 
+def input_shape(n_features: int, given: str | tuple[int, int, int] | None = None) -> tuple[int, int, int]:
+    """(channels, height, width) of a row: ``given`` (the ``image_shape`` parameter, "3x32x24",
+    which a run sets from its dataset when the images are not square and grey), else a square of
+    one channel or, failing that, of three (a square number is never three times another)."""
+    if given:
+        shape = parse_image_shape(given) if isinstance(given, str) else tuple(int(v) for v in given)
+        if len(shape) != 3 or shape[0] * shape[1] * shape[2] != n_features:
+            raise BenchInputError(f"image_shape {given!r} does not hold rows of {n_features} features")
+        return shape[0], shape[1], shape[2]
+    side = math.isqrt(n_features)
+    if side * side == n_features:
+        return 1, side, side
+    colour = math.isqrt(n_features // 3)
+    if n_features % 3 == 0 and 3 * colour * colour == n_features:
+        return 3, colour, colour
+    raise BenchInputError(
+        f"rows of {n_features} features are not square images of 1 or 3 channels; valid: such rows, "
+        f"or the image_shape parameter (channels x height x width)"
+    )
+
+
+def parse_image_shape(text: str) -> tuple[int, int, int]:
+    """(channels, height, width) from "CxHxW", e.g. "3x32x32"."""
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise BenchInputError(f"image_shape {text!r} is not channels x height x width, e.g. 3x32x32")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def shape_text(channels: int, height: int, width: int) -> str:
+    """The ``image_shape`` parameter's value for images of this shape."""
+    return f"{channels}x{height}x{width}"
+
+
 class NetworkSpec(Protocol):
     """Builds the network for a given input width and class count (see mlp.py, cnn.py)."""
 
@@ -67,20 +101,22 @@ def _choice(name: str, value: str, valid: tuple[str, ...]) -> str:
     return value
 
 
-def random_shift(images: Any, side: int, max_shift: int, generator: Any) -> Any:
-    """Shift each flattened ``side`` x ``side`` image by up to ``max_shift`` pixels each way
-    (independently per image, zero fill): the classic light augmentation for digits."""
+def random_shift(images: Any, shape: int | tuple[int, int, int], max_shift: int, generator: Any) -> Any:
+    """Shift each flattened image (``shape``: a square's side, or channels, height, width) by up
+    to ``max_shift`` pixels each way, every channel alike (independently per image, zero fill):
+    the classic light augmentation for digits."""
     import torch
     import torch.nn.functional as F
 
+    channels, height, width = (1, shape, shape) if isinstance(shape, int) else shape
     n = images.shape[0]
-    padded = F.pad(images.reshape(n, side, side), (max_shift,) * 4)
+    padded = F.pad(images.reshape(n, channels, height, width), (max_shift,) * 4)
     offsets = torch.randint(0, 2 * max_shift + 1, (2, n, 1), generator=generator, device=images.device)
-    span = torch.arange(side, device=images.device)
-    rows = (offsets[0] + span)[:, :, None]  # (n, side, 1)
-    cols = (offsets[1] + span)[:, None, :]  # (n, 1, side)
-    batch = torch.arange(n, device=images.device)[:, None, None]
-    return padded[batch, rows, cols].reshape(n, side * side)
+    rows = (offsets[0] + torch.arange(height, device=images.device))[:, None, :, None]  # (n, 1, h, 1)
+    cols = (offsets[1] + torch.arange(width, device=images.device))[:, None, None, :]  # (n, 1, 1, w)
+    batch = torch.arange(n, device=images.device)[:, None, None, None]
+    planes = torch.arange(channels, device=images.device)[None, :, None, None]
+    return padded[batch, planes, rows, cols].reshape(n, channels * height * width)
 
 
 class TorchClassifier(ClassifierMixin, BaseEstimator):
@@ -107,6 +143,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         schedule: str = "onecycle",
         label_smoothing: float = 0.0,
         shift: int = 0,
+        image_shape: str = "",
         seed: int = 0,
         n_jobs: int = 1,
         device: str = "cpu",
@@ -121,6 +158,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.schedule = schedule
         self.label_smoothing = label_smoothing
         self.shift = shift
+        self.image_shape = image_shape
         self.seed = seed
         self.n_jobs = n_jobs
         self.device = device
@@ -165,7 +203,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if never interrupted.
         """
         torch = require_torch()
-        side = image_side(X.shape[1]) if int(self.shift) > 0 else 0
+        shape = input_shape(X.shape[1], self.image_shape) if int(self.shift) > 0 else (0, 0, 0)
         torch.set_num_threads(max(1, int(self.n_jobs)))
         torch.manual_seed(self.seed)  # weight init and dropout masks
         self.classes_, codes = np.unique(y, return_inverse=True)
@@ -203,7 +241,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                     rows = order[start : start + batch]
                     xb = inputs[rows]
                     if int(self.shift) > 0:
-                        xb = random_shift(xb, side, int(self.shift), generator)
+                        xb = random_shift(xb, shape, int(self.shift), generator)
                     with _autocast(amp):
                         loss = loss_fn(self.network_(xb), targets[rows])
                     optimizer.zero_grad(set_to_none=True)
@@ -307,6 +345,12 @@ def training_hyperparameters(*, epochs: int) -> tuple[Hyperparameter, ...]:
         Hyperparameter("schedule", str, "constant", "a constant learning rate"),
         Hyperparameter("label_smoothing", float, 0.0, "CrossEntropyLoss(label_smoothing=0.0)"),
         Hyperparameter("shift", int, 0, "no random pixel shifts"),
+        Hyperparameter(
+            "image_shape",
+            str,
+            "",
+            "square grey (or colour) images, the side read from the row width; a run sets it from its dataset",
+        ),
     )
 
 
@@ -359,6 +403,7 @@ class TorchFamily(Family):
             "schedule": _choice("schedule", params.get("schedule", "onecycle"), SCHEDULES),
             "label_smoothing": float(params.get("label_smoothing", 0.0)),
             "shift": int(params.get("shift", 0)),
+            "image_shape": str(params.get("image_shape") or ""),
             "seed": seed,
             "n_jobs": n_jobs,
             "device": device,

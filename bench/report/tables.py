@@ -115,6 +115,14 @@ def _value(value: Any) -> str:
     return f"<code>{html.escape(str(value))}</code>"
 
 
+def _duplicates(recorded: Any) -> str | None:
+    """The manifest's duplicate count as a sentence: how many, and whether they were dropped."""
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("test_images_in_train"), int):
+        return None
+    count, dropped = recorded["test_images_in_train"], recorded.get("dropped_from_test")
+    return f"{count}" + (", dropped from the test set (--drop-test-duplicates)" if dropped else ", kept in the test set")
+
+
 def manifest_html(manifest: dict[str, Any]) -> str:
     """One run's manifest: command, versions, hardware, seeds, dataset and its checksums."""
     recorded = manifest.get("dataset")
@@ -131,6 +139,11 @@ def manifest_html(manifest: dict[str, Any]) -> str:
         ("dataset source", dataset.get("source")),
         ("split sizes", dataset.get("sizes")),
         ("dataset checksums (SHA-256)", dataset.get("checksums_sha256")),
+        ("dataset path", dataset.get("path")),
+        ("content SHA-256", dataset.get("content_sha256")),
+        ("class counts", dataset.get("class_counts")),
+        ("test images also in training (exact copies)", _duplicates(dataset.get("duplicates"))),
+        ("search-space changes for this data", dataset.get("search_space_notes")),
         ("versions", manifest.get("versions")),
         ("hardware", manifest.get("hardware")),
         ("cluster", manifest.get("cluster")),
