@@ -407,15 +407,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite = suite_folder(args.resume, args.results_dir)
         if suite is not None:
             return resume_suite(suite, args, console, _execute)
-        run = Run.resume(
-            _run_folder(args.resume, args.results_dir),
-            console,
-            address=args.address,
-            progress=not args.no_progress,
-            storage=args.storage,
-            data_dir=args.data_dir,
-            space_dir=args.space_dir,
-        )
+        run = resume_run(_run_folder(args.resume, args.results_dir), args, console)
         check_cpus_per_trial(run.options.cpus_per_trial, run.options.address)
         return _execute(run, console)
     check_cpus_per_trial(args.cpus_per_trial, args.address)
@@ -425,6 +417,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_suite(args, console, _execute)
     options = run_options(args)
     return _execute(Run(options, console), console)
+
+
+def resume_run(run_dir: Path, args: argparse.Namespace, console: Console) -> Run:
+    """Reopen a run folder with where to connect, read and write taken from ``args`` (the user's)."""
+    from bench.runner import Run
+
+    return Run.resume(
+        run_dir,
+        console,
+        address=args.address,
+        progress=not args.no_progress,
+        storage=args.storage,
+        data_dir=args.data_dir,
+        space_dir=args.space_dir,
+    )
 
 
 def run_options(args: argparse.Namespace, **problem: Any) -> RunOptions:

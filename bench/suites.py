@@ -221,8 +221,7 @@ def resume_suite(folder: Path, args: argparse.Namespace, console: Console, execu
     """Finish a suite: its finished runs stay, an interrupted one goes on, the rest start, with
     the options of the command that started the suite, except where to connect, read and write
     (the resuming user's own, as for a run)."""
-    from bench.cli import RESUME_KEEPS, build_parser
-    from bench.runner import Run
+    from bench.cli import RESUME_KEEPS, build_parser, resume_run
 
     suite, plan = read_plan(folder)
     try:
@@ -236,18 +235,7 @@ def resume_suite(folder: Path, args: argparse.Namespace, console: Console, execu
         setattr(original, key, getattr(args, key))
     original.prog, original.argv = args.prog, plan["argv"]
 
-    def resume(run_dir: Path) -> Run:
-        return Run.resume(
-            run_dir,
-            console,
-            address=args.address,
-            progress=not args.no_progress,
-            storage=args.storage,
-            data_dir=args.data_dir,
-            space_dir=args.space_dir,
-        )
-
-    return _run_parts(folder, suite, plan, original, console, execute, resume)
+    return _run_parts(folder, suite, plan, original, console, execute, lambda run_dir: resume_run(run_dir, args, console))
 
 
 def finish_suite(folder: Path, suite: Suite, console: Console) -> int:
