@@ -380,7 +380,14 @@ def _truthful_class() -> type:
                 return
             # Ray initialises _ot_study to None and types it so; by a trial's end it is the study.
             study = cast("optuna.study.Study", self._ot_study)
-            study.tell(self._ot_trials[trial_id], state=state)
+            trial = self._ot_trials[trial_id]
+            if state == TrialState.PRUNED and result and "training_iteration" in result:
+                # Tune passes on the report that got a trial stopped only when the stop waited
+                # (the reproducible mode's held trials); either way it is the score Optuna keeps
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="The reported value is ignored")
+                    trial.report(float(result[self.metric]), int(result["training_iteration"]))
+            study.tell(trial, state=state)
             self._completed_trials.add(trial_id)
 
     TruthfulOptunaSearch.__module__, TruthfulOptunaSearch.__qualname__ = __name__, "TruthfulOptunaSearch"
@@ -422,86 +429,115 @@ def count_stopped(scheduler: Any, change: int) -> None:
         scheduler._num_stopped += change
 
 
-class LaggedDecisions:
-    """ASHA decisions that do not depend on which concurrent trial reported first.
+#: What :meth:`OrderedDecisions.decide` answers while a decision must wait for earlier trials.
+HOLD = "HOLD"
 
-    Trial ``n`` is judged against the rung scores of trials ``0 .. n - lag`` only, the trials whose
-    results its proposal learnt from (:class:`bench.reproducible.OrderedSearcher` starts it only
-    once they have ended). Their scores enter the rungs in trial order, and the rungs after each
-    entry are kept: trial ``n`` decides on its own copy of the rungs as they were after trial
-    ``n - lag``, whichever trial reported first, and its copy keeps the rungs it has passed.
 
-    Private: ``AsyncHyperBandScheduler._trial_info`` (trial id -> ``_Bracket``), ``_Bracket.on_result``,
-    ``_time_attr``, ``_metric``, ``_metric_op``, ``_max_t`` and ``_stop_last_trials`` (Ray 2.60).
-    Without them :meth:`available` is False and the run says that its pruning is not reproducible.
+class OrderedDecisions:
+    """ASHA decisions as a one-at-a-time run makes them, whichever concurrent trial reports first.
+
+    Trial ``n`` entering a rung is judged against the scores trials ``0 .. n - 1`` entered at that
+    rung, and only those: what Ray's ASHA sees when the trials run one after the other. While an
+    earlier trial still runs and has not reached the rung, the decision waits (:data:`HOLD`: the
+    scheduler answers Tune's NOOP, and the trial's worker waits at its report); it is taken once
+    that trial enters the rung or ends. The earliest running trial never waits, so some trial
+    always goes on.
+
+    Private: ``AsyncHyperBandScheduler._trial_info`` (trial id -> ``_Bracket``), ``_Bracket._rungs``,
+    ``_Bracket.cutoff``, ``_Bracket.on_result``, ``_time_attr``, ``_metric``, ``_metric_op``,
+    ``_max_t`` and ``_stop_last_trials``, and ``TuneController._schedule_trial_train`` to let a held
+    trial go on (Ray 2.60). Without them :meth:`available` is False and the run says that its
+    pruning is not reproducible.
     """
 
     NAMES = ("_trial_info", "_time_attr", "_metric", "_metric_op", "_max_t", "_stop_last_trials")
 
-    def __init__(self, scheduler: Any, lag: int) -> None:
+    def __init__(self, scheduler: Any) -> None:
         self.scheduler = scheduler
-        self.lag = lag
+        #: Every trial's rung entries, fed as they come: a trial's entries depend on its own reports only.
         self.bracket: Any = None
         #: Trial ids in the order Tune added them (the order they were proposed).
-        self.order: list[str] = []
+        self.position: dict[str, int] = {}
         self.ended_ids: set[str] = set()
-        self.scores: dict[str, list[tuple[float, float]]] = {}
-        #: ``snapshots[k]``: the rungs holding the scores of trials ``0 .. k - 1``.
-        self.snapshots: list[Any] = []
-        self.views: dict[str, Any] = {}
+        #: Held trials: the trial, the report it waits at, the rung it entered and its score there.
+        self.held: dict[str, tuple[Any, dict[str, Any], float, float]] = {}
 
     @classmethod
     def available(cls, scheduler: Any) -> bool:
-        return all(hasattr(scheduler, name) for name in cls.NAMES)
+        from ray.tune.execution.tune_controller import TuneController
+        from ray.tune.schedulers.async_hyperband import _Bracket
+
+        return (
+            all(hasattr(scheduler, name) for name in cls.NAMES)
+            and all(hasattr(_Bracket, name) for name in ("cutoff", "on_result"))
+            and hasattr(TuneController, "_schedule_trial_train")
+        )
 
     def added(self, trial_id: str) -> None:
-        import copy
-
-        self.order.append(trial_id)
+        self.position[trial_id] = len(self.position)
         self.bracket = self.scheduler._trial_info[trial_id]  # one bracket: bench's ASHA has brackets=1
-        if not self.snapshots:
-            self.snapshots.append(copy.deepcopy(self.bracket))
 
     def decide(self, trial: Any, result: dict[str, Any]) -> str | None:
-        """Ray's decision for this report against the trials this one learnt from; None if the
-        report has no score."""
+        """Ray's decision for this report, :data:`HOLD` while it must wait, None if the report has no score."""
         from ray.tune.schedulers import TrialScheduler
 
         s = self.scheduler
         if s._time_attr not in result or s._metric not in result:
             return None
         t, score = result[s._time_attr], s._metric_op * result[s._metric]
-        self.scores.setdefault(trial.trial_id, []).append((t, score))
         if t >= s._max_t and s._stop_last_trials:
-            return TrialScheduler.STOP
-        return str(self.view(trial.trial_id).on_result(trial, t, score))
+            return str(TrialScheduler.STOP)
+        milestone = self.enter(trial.trial_id, t, score)
+        if milestone is None:
+            return str(TrialScheduler.CONTINUE)
+        action = self.judge(trial.trial_id, milestone, score)
+        if action is None:
+            self.held[trial.trial_id] = (trial, result, milestone, score)
+            return HOLD
+        return action
 
-    def view(self, trial_id: str) -> Any:
-        """The trial's own copy of the rungs after trial ``n - lag``, made at its first report."""
-        import copy
+    def enter(self, trial_id: str, t: float, score: float) -> float | None:
+        """Record the report in the rungs as Ray does; the rung it entered, if any."""
+        before = {milestone for milestone, recorded in self.bracket._rungs if trial_id in recorded}
+        self.bracket.on_result(_TrialId(trial_id), t, score)
+        entered = [m for m, recorded in self.bracket._rungs if trial_id in recorded and m not in before]
+        return entered[0] if entered else None
 
-        if trial_id not in self.views:
-            count = max(0, self.order.index(trial_id) - self.lag + 1)
-            self.enter_through(count - 1)
-            self.views[trial_id] = copy.deepcopy(self.snapshots[min(count, len(self.snapshots) - 1)])
-        return self.views[trial_id]
+    def judge(self, trial_id: str, milestone: float, score: float) -> str | None:
+        """STOP or CONTINUE against the earlier trials' entries at the rung; None while one of
+        them still runs without having entered it."""
+        from ray.tune.schedulers import TrialScheduler
 
-    def enter_through(self, last: int) -> None:
-        """Put the scores of ended trials up to index ``last`` into the shared rungs, in order,
-        keeping the rungs after each."""
-        import copy
+        recorded = dict(self.bracket._rungs)[milestone]
+        earlier = [other for other, index in self.position.items() if index < self.position[trial_id]]
+        if any(other not in recorded and other not in self.ended_ids for other in earlier):
+            return None
+        cutoff = self.bracket.cutoff({other: recorded[other] for other in earlier if other in recorded})
+        return str(TrialScheduler.STOP if cutoff is not None and score < cutoff else TrialScheduler.CONTINUE)
 
-        while len(self.snapshots) - 1 <= last and self.order[len(self.snapshots) - 1] in self.ended_ids:
-            trial_id = self.order[len(self.snapshots) - 1]
-            for t, score in self.scores.pop(trial_id, []):
-                self.bracket.on_result(_TrialId(trial_id), t, score)
-            self.snapshots.append(copy.deepcopy(self.bracket))
+    def released(self) -> list[tuple[Any, dict[str, Any], str]]:
+        """Held trials whose decision can now be taken, with it, in trial order."""
+        out = []
+        for trial_id, (trial, result, milestone, score) in sorted(self.held.items(), key=lambda kv: self.position[kv[0]]):
+            action = self.judge(trial_id, milestone, score)
+            if action is not None:
+                del self.held[trial_id]
+                out.append((trial, result, action))
+        return out
 
     def ended(self, trial_id: str) -> None:
         """A trial ended (completed, stopped, failed or removed)."""
         self.ended_ids.add(trial_id)
-        self.views.pop(trial_id, None)
+        self.held.pop(trial_id, None)
         self.scheduler._trial_info.pop(trial_id, None)
+
+
+def continue_held_trial(controller: Any, trial: Any) -> None:
+    """Let a trial that the scheduler held (Tune's NOOP) train on, as a CONTINUE would have.
+
+    Private: ``TuneController._schedule_trial_train``, reached through the ``TrialRunnerWrapper``
+    that Tune hands schedulers (Ray 2.60; :meth:`OrderedDecisions.available` checks for it)."""
+    getattr(controller, "_tune_controller", controller)._schedule_trial_train(trial)
 
 
 class _TrialId:

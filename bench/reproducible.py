@@ -3,15 +3,18 @@
 With several trials at a time, which one finishes first decides what the sampler knows when it
 proposes the next, so two runs of one seed drift apart. Here trial ``n`` is proposed once the
 results of trials ``0 .. n - lag``, and only those, have been told to the sampler in trial order;
-ASHA judges trial ``n`` against the same trials (:class:`bench.compat.LaggedDecisions`).
+ASHA judges trial ``n`` at each rung against trials ``0 .. n - 1``
+(:class:`bench.compat.OrderedDecisions`).
 
-The lag is twice the concurrency. A free slot then waits only while a trial ``lag`` places back
-is still running. Batches of the concurrency (Ray's ``ConcurrencyLimiter(batch=True)``, told
-back when the whole batch ends) kept each batch waiting for its longest trial: 1.38x the default
-mode's wall time in ``bench perf`` (SVM and LightGBM trials, two at a time). Simulated on trial
-lengths spread 30-fold, a lag of one concurrency costs 1.26x, two 1.04x, three 1.005x. The sampler
-sees two more results fewer than in the default mode when it proposes, which matters little:
-TPE's first ten proposals learn nothing from results anyway.
+Waiting costs wall time, so the mode waits only where an answer depends on it:
+
+- The sampler's random start (TPE's and GP's first ten proposals; every proposal of random and
+  QMC search) learns nothing from results, so those proposals go out as soon as a slot is free.
+- Past it, the lag is twice the concurrency: a free slot waits only while a trial ``lag`` places
+  back still runs. Simulated on trial lengths spread 30-fold, a lag of one concurrency costs 1.26x
+  the default mode's wall time, two 1.04x, three 1.005x. (Batches of the concurrency, told back
+  when the whole batch ends, cost 1.38x in ``bench perf``.)
+- A trial waits at a rung only while an earlier trial still runs short of that rung.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ class OrderedSearcher(Searcher):
     trial order, each just before the first proposal that may learn from it (Ray's public
     ``Searcher`` API only)."""
 
-    def __init__(self, searcher: Searcher, max_concurrent: int, lag: int | None = None) -> None:
+    def __init__(self, searcher: Searcher, max_concurrent: int, lag: int | None = None, independent: int = 0) -> None:
         self.searcher = searcher
         self.max_concurrent = max(1, max_concurrent)
         self.lag = proposal_lag(self.max_concurrent) if lag is None else lag
+        #: Proposals before this index learn nothing from results (the sampler's random start).
+        self.independent = independent
         #: Trial ids in the order they were proposed.
         self.order: list[str] = []
         self.running: set[str] = set()
@@ -58,7 +63,8 @@ class OrderedSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if len(self.running) >= self.max_concurrent:
             return None
-        if not self.tell_through(len(self.order) - self.lag):
+        n = len(self.order)
+        if n >= self.independent and not self.tell_through(n - self.lag):
             return None  # a trial this proposal must learn from is still running: Tune asks again
         suggestion = self.searcher.suggest(trial_id)
         if suggestion not in (None, Searcher.FINISHED):

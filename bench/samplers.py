@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,9 @@ from bench.errors import BenchInputError
 from bench.space import SearchSpace
 
 SAMPLERS = ("tpe", "random", "cmaes", "qmc", "gp")
+#: TPE's and GP's random start: their proposals until this many trials have finished are drawn at
+#: random (Optuna's default, written out because the reproducible mode relies on it).
+RANDOM_START = 10
 
 
 def create_sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
@@ -20,7 +24,7 @@ def create_sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.
         raise BenchInputError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
     if name == "tpe":
         # multivariate + group model the joint, conditional structure (kernel -> gamma, degree)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=RANDOM_START)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name in ("cmaes", "qmc") and space.is_conditional:
@@ -37,7 +41,16 @@ def create_sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.
         import torch  # noqa: F401  (GPSampler's dependency)
     except ImportError:
         raise BenchInputError("--sampler gp needs PyTorch: pip install torch") from None
-    return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)  # said once: sampler_notes
+    # warn_independent_sampling: said once, by sampler_notes
+    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=RANDOM_START, warn_independent_sampling=False)
+
+
+def proposals_ignoring_results(name: str) -> int:
+    """How many first proposals a sampler draws without learning from finished trials: the
+    reproducible mode sends them out without waiting for results (random and QMC never learn)."""
+    if name in ("random", "qmc"):
+        return sys.maxsize
+    return RANDOM_START if name in ("tpe", "gp") else 0  # CMA-ES learns from its first trial on
 
 
 def sampler_notes(name: str, space: SearchSpace) -> list[str]:

@@ -23,7 +23,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.stopper import Stopper
 
 from bench import interrupt
-from bench.compat import LaggedDecisions, count_stopped
+from bench.compat import HOLD, OrderedDecisions, continue_held_trial, count_stopped
 from bench.errors import BenchInputError
 from bench.families.base import PROGRESS_RUNGS
 
@@ -71,62 +71,80 @@ def projected_full_fit_seconds(result: dict[str, Any]) -> float:
 class BenchASHA(ASHAScheduler):
     """Ray's ASHA, deciding as Ray does except that it spares the default and cheap trials.
 
-    With ``lag`` (the reproducible mode's, :func:`bench.reproducible.proposal_lag`), trial ``n``
-    is judged against trials ``0 .. n - lag`` only (:class:`bench.compat.LaggedDecisions`), so
-    the same seed prunes the same trials at any concurrency.
+    With ``ordered`` (the reproducible mode), trial ``n`` is judged at each rung against trials
+    ``0 .. n - 1`` only, waiting for them where needed (:class:`bench.compat.OrderedDecisions`),
+    so the same seed prunes the same trials at any concurrency.
     """
 
-    def __init__(self, *, protected: ConfigMatcher | None = None, lag: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, protected: ConfigMatcher | None = None, ordered: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.protected = protected or ConfigMatcher(None)
         #: Trials this scheduler stopped: their rows are ``pruned``; other early ends are the budget's.
         self.stopped: set[str] = set()
-        self.reproducible = lag is not None
-        self.lagged = LaggedDecisions(self, lag) if lag is not None else None
-        if self.lagged and not LaggedDecisions.available(self):
+        self.reproducible = ordered
+        self.ordered = OrderedDecisions(self) if ordered else None
+        if self.ordered and not OrderedDecisions.available(self):
             warnings.warn(
                 "this Ray release's ASHA lacks the internals bench's reproducible mode uses; "
                 "which trials are pruned may depend on the order trials report",
                 RuntimeWarning,
                 stacklevel=2,
             )
-            self.lagged = None
+            self.ordered = None
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
         super().on_trial_add(tune_controller, trial)
-        if self.lagged:
-            self.lagged.added(trial.trial_id)
+        if self.ordered:
+            self.ordered.added(trial.trial_id)
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
-        if not self.lagged:
+        if not self.ordered:
             return super().on_trial_complete(tune_controller, trial, result)
-        self.lagged.ended(trial.trial_id)  # its reports entered the rungs as they came
+        self.ended(tune_controller, trial)  # its reports entered the rungs as they came
 
     def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
-        if self.lagged:
-            self.lagged.ended(trial.trial_id)
+        if self.ordered:
+            self.ended(tune_controller, trial)
 
     def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
-        if not self.lagged:
+        if not self.ordered:
             return super().on_trial_remove(tune_controller, trial)
-        self.lagged.ended(trial.trial_id)
+        self.ended(tune_controller, trial)
 
-    def _decide(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        if not self.lagged:
-            return super().on_trial_result(tune_controller, trial, result)  # records the rung score
-        action = self.lagged.decide(trial, result)
-        if action == TrialScheduler.STOP:
-            count_stopped(self, +1)
-        return action or TrialScheduler.CONTINUE
+    def ended(self, tune_controller: Any, trial: Any) -> None:
+        assert self.ordered
+        self.ordered.ended(trial.trial_id)
+        self.release(tune_controller)  # a trial held for this one may go on
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        action = self._decide(tune_controller, trial, result)
+        if not self.ordered:
+            return self.decided(trial, result, super().on_trial_result(tune_controller, trial, result))
+        action = self.ordered.decide(trial, result)
+        if action == HOLD:
+            return TrialScheduler.NOOP
+        action = self.decided(trial, result, action or TrialScheduler.CONTINUE)
+        self.release(tune_controller)  # this report may be what a held trial waited for
+        return action
+
+    def decided(self, trial: Any, result: dict[str, Any], action: str) -> str:
+        """Ray's decision with bench's sparing rules applied and counted."""
+        if action == TrialScheduler.STOP and self.ordered:
+            count_stopped(self, +1)  # Ray's own on_trial_result counts its stops
         if action == TrialScheduler.STOP and result.get("progress", 0.0) < 1.0 and self.spares(trial.config, result):
             count_stopped(self, -1)  # spared after all
             return TrialScheduler.CONTINUE
         if action == TrialScheduler.STOP:
             self.stopped.add(trial.trial_id)
         return action
+
+    def release(self, tune_controller: Any) -> None:
+        """Take the decisions held trials waited for: stop them through Tune or let them go on."""
+        assert self.ordered
+        for trial, result, action in self.ordered.released():
+            if self.decided(trial, result, action) == TrialScheduler.STOP:
+                tune_controller.stop_trial(trial)
+            else:
+                continue_held_trial(tune_controller, trial)
 
     def spares(self, config: dict[str, Any], result: dict[str, Any]) -> bool:
         """The default, a cheap trial (not in the reproducible mode: see the module docstring), or
@@ -146,14 +164,15 @@ def scheduler_kind(name: str, family: Any) -> str:
     return "none" if name == "none" or not family.has_fidelity or family.max_steps() < 2 else "asha"
 
 
-def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = None, lag: int | None = None) -> Any:
-    """ASHA for families that report intermediate scores (unless ``none``), else FIFO."""
+def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = None, ordered: bool = False) -> Any:
+    """ASHA for families that report intermediate scores (unless ``none``), else FIFO; ``ordered``
+    for the reproducible mode."""
     if scheduler_kind(name, family) == "none":
         return FIFOScheduler()
     if family.schedule_bound:  # rungs at fixed fractions of each trial's own plan
         return BenchASHA(
             protected=protected,
-            lag=lag,
+            ordered=ordered,
             time_attr="progress",
             metric="val_accuracy",
             mode="max",
@@ -163,7 +182,7 @@ def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = Non
         )
     return BenchASHA(
         protected=protected,
-        lag=lag,
+        ordered=ordered,
         time_attr="training_iteration",
         metric="val_accuracy",
         mode="max",

@@ -132,10 +132,13 @@ class FamilySearch:
     def search_algorithm(self) -> Any:
         """The searcher Tune drives: Optuna, told results in trial order in the reproducible mode."""
         from bench.reproducible import OrderedSearcher
+        from bench.samplers import proposals_ignoring_results
 
         searcher = self.searcher()
         if self.lag is not None:
-            return OrderedSearcher(searcher, max_concurrent=self.settings.concurrency, lag=self.lag)
+            # a resumed study's earlier trials count towards the sampler's random start
+            independent = max(0, proposals_ignoring_results(self.settings.sampler) - len(self.previous))
+            return OrderedSearcher(searcher, max_concurrent=self.settings.concurrency, lag=self.lag, independent=independent)
         return searcher
 
     def searcher(self) -> TruthfulOptunaSearch:
@@ -173,7 +176,9 @@ class FamilySearch:
             return 0.0
         budget = max(s.time_budget_s - span_seconds(self.previous), 1.0) if s.time_budget_s else None
         scored = [r["val_accuracy"] for r in self.previous if r.get("val_accuracy") is not None]
-        scheduler = make_scheduler(s.scheduler, self.model_family, protected=ConfigMatcher(self.default), lag=self.lag)
+        scheduler = make_scheduler(
+            s.scheduler, self.model_family, protected=ConfigMatcher(self.default), ordered=self.lag is not None
+        )
         recorder = TrialRecorder(
             base={
                 "run_id": s.run_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from bench.families import create_family
@@ -84,56 +85,121 @@ def test_the_default_and_cheap_trials_are_never_pruned() -> None:
     assert scheduler.stopped == {"4"}
 
 
-#: Two interleavings the reproducible mode allows with two trials at a time and a lag of 2:
-#: trial n is added only once trials 0 .. n - 2 have ended. ("add", t), ("report", t), ("end", t).
-INTERLEAVINGS = (
-    [("add", "a"), ("add", "b"), ("report", "a"), ("report", "b"), ("end", "a"), ("add", "c"),
-     ("report", "c"), ("end", "b"), ("add", "d"), ("report", "d"), ("end", "c"), ("end", "d")],
-    [("add", "a"), ("add", "b"), ("report", "b"), ("end", "b"), ("report", "a"), ("end", "a"),
-     ("add", "c"), ("add", "d"), ("report", "d"), ("report", "c"), ("end", "d"), ("end", "c")],
-)
+class Tune:
+    """Plays Tune's part for a scheduler: trials run ``concurrency`` at a time, in trial order,
+    and each reports its scores one by one until it is stopped or its plan ends. Which running
+    trial reports next is drawn at random; a held trial (NOOP) reports again only once the
+    scheduler lets it go on (``_schedule_trial_train``, as Tune's controller does)."""
+
+    def __init__(self, scheduler, plans: dict[str, list[float]], concurrency: int, seed: int, seconds: float = 9.0) -> None:
+        self.scheduler, self.plans, self.seconds = scheduler, plans, seconds
+        self.trials = {tid: SimpleNamespace(trial_id=tid, config={"x": tid}) for tid in plans}
+        self.rng = np.random.default_rng(seed)
+        self.concurrency = concurrency
+        self.running: list[str] = []
+        self.held: set[str] = set()
+        #: Reports each trial made before it ended, and whether it was stopped early.
+        self.reports = dict.fromkeys(plans, 0)
+        self.stopped: set[str] = set()
+        self.most_held = 0
+
+    def stop_trial(self, trial) -> None:
+        self.held.discard(trial.trial_id)
+        self.stopped.add(trial.trial_id)
+        self.end(trial.trial_id)
+
+    def _schedule_trial_train(self, trial) -> None:
+        self.held.remove(trial.trial_id)
+
+    def end(self, tid: str) -> None:
+        self.running.remove(tid)
+        self.scheduler.on_trial_complete(self, self.trials[tid], {})
+
+    def run(self) -> dict[str, int]:
+        waiting = list(self.plans)
+        while waiting or self.running:
+            while waiting and len(self.running) < self.concurrency:
+                self.running.append(waiting.pop(0))
+                self.scheduler.on_trial_add(self, self.trials[self.running[-1]])
+            free = [tid for tid in self.running if tid not in self.held]
+            assert free, "every running trial is held: nothing could ever release them"
+            tid = free[self.rng.integers(len(free))]
+            self.reports[tid] += 1
+            n = self.reports[tid]
+            result = {"training_iteration": n, "val_accuracy": self.plans[tid][n - 1], "progress": n / 30,
+                      "stage_fit_seconds": self.seconds}
+            action = self.scheduler.on_trial_result(self, self.trials[tid], result)
+            if action == "NOOP":
+                self.held.add(tid)
+                self.most_held = max(self.most_held, len(self.held))
+            elif action == "STOP" or n == len(self.plans[tid]):
+                if action == "STOP":
+                    self.stopped.add(tid)
+                self.end(tid)
+        return self.reports
 
 
-def decide_all(scheduler, steps, scores: dict[str, float], seconds: float = 9.0) -> dict[str, str]:
-    trials = {tid: SimpleNamespace(trial_id=tid, config={"x": tid}) for tid in scores}
-    decisions = {}
-    for step, tid in steps:
-        if step == "add":
-            scheduler.on_trial_add(None, trials[tid])
-        elif step == "report":
-            result = {"training_iteration": 1, "val_accuracy": scores[tid], "progress": 0.1, "stage_fit_seconds": seconds}
-            decisions[tid] = scheduler.on_trial_result(None, trials[tid], result)
-        else:
-            scheduler.on_trial_complete(None, trials[tid], {})
-    return decisions
+def learning_curves(trials: int, seed: int, steps: int = 12) -> dict[str, list[float]]:
+    """Rising scores of trials of different quality: each trial's curve crosses others'."""
+    rng = np.random.default_rng(seed)
+    return {f"t{i:02d}": list(rng.uniform(0.5, 0.9) + rng.uniform(0.0, 0.01, steps).cumsum() * rng.uniform(0.5, 2.0))
+            for i in range(trials)}
 
 
-def test_lagged_decisions_do_not_depend_on_report_order() -> None:
-    scores = {"a": 0.9, "b": 0.5, "c": 0.8, "d": 0.95}
-    first, second = (decide_all(make_scheduler("asha", create_family("lightgbm"), lag=2), steps, scores)
-                     for steps in INTERLEAVINGS)
-    assert first == second
-    assert first["a"] == first["b"] == "CONTINUE"  # nothing two trials back: no cutoff yet
-    # judged against a alone (cutoff 0.9), though in the second order d reported first and put b
-    # into the rungs (with b, the cutoff would be 0.77 and c would go on)
-    assert first["c"] == "STOP"
-    assert first["d"] == "CONTINUE"  # against a and b, whatever c did
-    # Ray's own ASHA judges b by whichever trial reported first
-    plain = [decide_all(make_scheduler("asha", create_family("lightgbm")), steps, scores) for steps in INTERLEAVINGS]
-    assert plain[0]["b"] == "STOP" and plain[1]["b"] == "CONTINUE"
+def lightgbm_asha(ordered: bool):
+    return make_scheduler("asha", create_family("lightgbm"), ordered=ordered)
+
+
+@pytest.mark.parametrize("curves_seed", [0, 1, 2])
+def test_ordered_decisions_prune_as_a_one_at_a_time_run_whatever_reports_first(curves_seed: int) -> None:
+    plans = learning_curves(14, curves_seed)
+    one_at_a_time = Tune(lightgbm_asha(ordered=True), plans, concurrency=1, seed=0)
+    expected = one_at_a_time.run()
+    assert 0 < len(one_at_a_time.stopped) < len(plans)  # a run that prunes some and keeps some
+    assert Tune(lightgbm_asha(ordered=False), plans, concurrency=1, seed=0).run() == expected  # Ray's own rule
+    held_at_all = 0
+    for concurrency, order_seed in [(2, 1), (2, 2), (3, 3), (4, 4)]:
+        tune = Tune(lightgbm_asha(ordered=True), plans, concurrency, order_seed)
+        assert tune.run() == expected, (concurrency, order_seed)
+        held_at_all += tune.most_held
+    assert held_at_all > 0  # some trial did wait at a rung for an earlier one
+
+
+def test_rays_own_asha_prunes_by_which_trial_reported_first() -> None:
+    """The check above can fail: without the ordering, interleavings change what is pruned."""
+    plans = learning_curves(14, 0)
+    outcomes = {tuple(Tune(lightgbm_asha(ordered=False), plans, 2, seed).run().values()) for seed in range(6)}
+    assert len(outcomes) > 1
+
+
+def test_a_trial_waits_at_a_rung_until_the_earlier_trial_reaches_it() -> None:
+    scheduler, tune = lightgbm_asha(ordered=True), None
+    tune = Tune(scheduler, {"a": [0.9] * 3, "b": [0.5] * 3, "c": [0.95] * 3}, concurrency=2, seed=0)
+    a, b, c = (tune.trials[t] for t in "abc")
+    for trial in (a, b):
+        scheduler.on_trial_add(tune, trial)
+    tune.running[:] = ["a", "b"]
+    report = {"training_iteration": 1, "progress": 0.1, "stage_fit_seconds": 9.0}
+    assert scheduler.on_trial_result(tune, b, {**report, "val_accuracy": 0.5}) == "NOOP"  # a has not reached rung 1
+    tune.held.add("b")
+    assert scheduler.on_trial_result(tune, a, {**report, "val_accuracy": 0.9}) == "CONTINUE"
+    assert "b" in tune.stopped and "b" in scheduler.stopped  # judged against a's 0.9 once a got there
+    scheduler.on_trial_add(tune, c)
+    tune.running.append("c")
+    assert scheduler.on_trial_result(tune, c, {**report, "val_accuracy": 0.95}) == "CONTINUE"  # a and b are in
 
 
 def test_reproducible_decisions_do_not_depend_on_how_long_a_stage_took() -> None:
     """The rule sparing cheap trials reads wall-clock seconds, which differ from run to run: the
     reproducible mode decides on scores alone."""
-    scores = {"a": 0.9, "b": 0.95, "c": 0.5, "d": 0.97}
+    plans = learning_curves(10, 3)
 
-    def decisions(seconds: float, lag: int | None) -> dict[str, str]:
-        return decide_all(make_scheduler("asha", create_family("lightgbm"), lag=lag), INTERLEAVINGS[0], scores, seconds)
+    def outcome(seconds: float, ordered: bool) -> dict[str, int]:
+        return Tune(lightgbm_asha(ordered), plans, concurrency=2, seed=5, seconds=seconds).run()
 
-    assert decisions(0.05, lag=2) == decisions(5.0, lag=2)
-    assert decisions(5.0, lag=2)["c"] == "STOP"
-    assert decisions(0.05, lag=None)["c"] == "CONTINUE"  # the default mode spares a 0.5 s fit
+    assert outcome(0.01, ordered=True) == outcome(5.0, ordered=True)
+    assert outcome(5.0, ordered=True) != outcome(0.01, ordered=False)  # the default mode spares 0.3 s fits
+    assert all(n == 12 for n in outcome(0.01, ordered=False).values())
 
 
 def test_optuna_is_told_a_stopped_trial_was_pruned(tmp_path) -> None:
@@ -152,8 +218,14 @@ def test_optuna_is_told_a_stopped_trial_was_pruned(tmp_path) -> None:
     searcher.on_trial_complete("half", {"val_accuracy": 0.8, "training_iteration": 1, "progress": 0.3})
     searcher.suggest("whole")
     searcher.on_trial_complete("whole", {"val_accuracy": 0.7, "training_iteration": 1, "progress": 1.0})
-    states = [t.state for t in searcher._ot_study.get_trials()]
-    assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE]
+    # Tune does not pass on the report that stopped a trial as a result: Optuna keeps it all the same
+    searcher.suggest("stopped")
+    searcher.on_trial_result("stopped", {"val_accuracy": 0.6, "training_iteration": 1, "progress": 0.1})
+    searcher.on_trial_complete("stopped", {"val_accuracy": 0.4, "training_iteration": 3, "progress": 0.3})
+    trials = searcher._ot_study.get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE,
+                                         optuna.trial.TrialState.PRUNED]
+    assert [t.value for t in trials] == [0.8, 0.7, 0.4]
 
 
 def test_no_trial_is_stopped_before_its_first_epoch() -> None:

@@ -103,3 +103,36 @@ def test_a_free_slot_waits_only_for_the_trial_a_lag_back() -> None:
     assert searcher.suggest("t2") is None  # t0, two back, still runs
     searcher.on_trial_complete("t0", {"val_accuracy": 0.5})
     assert searcher.suggest("t2") and searcher.suggest("t3")  # t1 ended too: no wait for t3
+
+
+def test_the_samplers_random_start_goes_out_without_waiting() -> None:
+    inner = Recording()
+    searcher = OrderedSearcher(inner, max_concurrent=2, lag=2, independent=3)
+    assert searcher.suggest("t0") and searcher.suggest("t1")
+    searcher.on_trial_complete("t1", {"val_accuracy": 0.5})
+    assert searcher.suggest("t2")  # t0, two back, still runs, but the third proposal learns from nothing
+    searcher.on_trial_complete("t2", {"val_accuracy": 0.5})
+    assert searcher.suggest("t3") is None  # the fourth learns from t0 and t1
+    searcher.on_trial_complete("t0", {"val_accuracy": 0.5})
+    assert searcher.suggest("t3")
+    assert inner.calls == [("ask", "t0"), ("ask", "t1"), ("ask", "t2"), ("tell", "t0"), ("tell", "t1"), ("ask", "t3")]
+
+
+@pytest.mark.parametrize("name", ["tpe", "gp", "random"])
+def test_the_first_proposals_said_to_ignore_results_do(name: str) -> None:
+    """What the searcher above relies on: told or not, the sampler's first proposals are the same."""
+    from bench.samplers import RANDOM_START, create_sampler, proposals_ignoring_results
+
+    def proposals(tell_each: bool) -> list[float]:
+        study = optuna.create_study(sampler=create_sampler(name, 0, SPACE), direction="maximize")
+        asked = []
+        for _ in range(RANDOM_START):
+            trial = study.ask()
+            asked.append(trial)
+            trial.suggest_float("x", -3.0, 3.0)
+            if tell_each:
+                study.tell(trial, trial.params["x"])
+        return [t.params["x"] for t in asked]
+
+    assert proposals_ignoring_results(name) >= RANDOM_START
+    assert proposals(tell_each=True) == proposals(tell_each=False)
