@@ -22,7 +22,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import TYPE_CHECKING, Any, cast
 
 from bench.errors import BenchInputError
@@ -438,10 +438,10 @@ class OrderedDecisions:
 
     Trial ``n`` entering a rung is judged against the scores trials ``0 .. n - 1`` entered at that
     rung, and only those: what Ray's ASHA sees when the trials run one after the other. While an
-    earlier trial still runs and has not reached the rung, the decision waits (:data:`HOLD`: the
-    scheduler answers Tune's NOOP, and the trial's worker waits at its report); it is taken once
-    that trial enters the rung or ends. The earliest running trial never waits, so some trial
-    always goes on.
+    earlier trial still runs, has not reached the rung and is planned to (its full fit reports
+    that far: ``planned``), the decision waits (:data:`HOLD`: the scheduler answers Tune's NOOP,
+    and the trial's worker waits at its report); it is taken once that trial enters the rung or
+    ends. The earliest running trial never waits, so some trial always goes on.
 
     Private: ``AsyncHyperBandScheduler._trial_info`` (trial id -> ``_Bracket``), ``_Bracket._rungs``,
     ``_Bracket.cutoff``, ``_Bracket.on_result``, ``_time_attr``, ``_metric``, ``_metric_op``,
@@ -452,8 +452,11 @@ class OrderedDecisions:
 
     NAMES = ("_trial_info", "_time_attr", "_metric", "_metric_op", "_max_t", "_stop_last_trials")
 
-    def __init__(self, scheduler: Any) -> None:
+    def __init__(self, scheduler: Any, planned: Callable[[dict[str, Any]], float] | None = None) -> None:
         self.scheduler = scheduler
+        self.planned = planned
+        #: The last time each trial's plan reaches: it never enters a rung beyond.
+        self.last_t: dict[str, float] = {}
         #: Every trial's rung entries, fed as they come: a trial's entries depend on its own reports only.
         self.bracket: Any = None
         #: Trial ids in the order Tune added them (the order they were proposed).
@@ -473,9 +476,13 @@ class OrderedDecisions:
             and hasattr(TuneController, "_schedule_trial_train")
         )
 
-    def added(self, trial_id: str) -> None:
-        self.position[trial_id] = len(self.position)
-        self.bracket = self.scheduler._trial_info[trial_id]  # one bracket: bench's ASHA has brackets=1
+    def added(self, trial: Any) -> None:
+        self.position[trial.trial_id] = len(self.position)
+        self.bracket = self.scheduler._trial_info[trial.trial_id]  # one bracket: bench's ASHA has brackets=1
+        self.last_t[trial.trial_id] = self.scheduler._max_t
+        if self.planned is not None:
+            with suppress(Exception):  # a configuration the trial itself will refuse
+                self.last_t[trial.trial_id] = min(self.planned(dict(trial.config)), self.scheduler._max_t)
 
     def decide(self, trial: Any, result: dict[str, Any]) -> str | None:
         """Ray's decision for this report, :data:`HOLD` while it must wait, None if the report has no score."""
@@ -510,10 +517,15 @@ class OrderedDecisions:
 
         recorded = dict(self.bracket._rungs)[milestone]
         earlier = [other for other, index in self.position.items() if index < self.position[trial_id]]
-        if any(other not in recorded and other not in self.ended_ids for other in earlier):
+        if any(self.may_enter(other, milestone) for other in earlier):
             return None
         cutoff = self.bracket.cutoff({other: recorded[other] for other in earlier if other in recorded})
         return str(TrialScheduler.STOP if cutoff is not None and score < cutoff else TrialScheduler.CONTINUE)
+
+    def may_enter(self, trial_id: str, milestone: float) -> bool:
+        """Whether the trial may still enter the rung: it runs, has not, and its plan reaches it."""
+        recorded = dict(self.bracket._rungs)[milestone]
+        return trial_id not in recorded and trial_id not in self.ended_ids and self.last_t[trial_id] >= milestone
 
     def released(self) -> list[tuple[Any, dict[str, Any], str]]:
         """Held trials whose decision can now be taken, with it, in trial order."""

@@ -8,8 +8,9 @@ ASHA judges trial ``n`` at each rung against trials ``0 .. n - 1``
 
 Waiting costs wall time, so the mode waits only where an answer depends on it:
 
-- The sampler's random start (TPE's and GP's first ten proposals; every proposal of random and
-  QMC search) learns nothing from results, so those proposals go out as soon as a slot is free.
+- A sampler learns nothing until it has been told enough results (TPE and GP: ten; random and
+  QMC search: never). The proposals that would be told fewer go out as soon as a slot is free,
+  told nothing: with a lag of four, TPE's first thirteen.
 - Past it, the lag is twice the concurrency: a free slot waits only while a trial ``lag`` places
   back still runs. Simulated on trial lengths spread 30-fold, a lag of one concurrency costs 1.26x
   the default mode's wall time, two 1.04x, three 1.005x. (Batches of the concurrency, told back
@@ -38,12 +39,12 @@ class OrderedSearcher(Searcher):
     trial order, each just before the first proposal that may learn from it (Ray's public
     ``Searcher`` API only)."""
 
-    def __init__(self, searcher: Searcher, max_concurrent: int, lag: int | None = None, independent: int = 0) -> None:
+    def __init__(self, searcher: Searcher, max_concurrent: int, lag: int | None = None, learns_after: int = 0) -> None:
         self.searcher = searcher
         self.max_concurrent = max(1, max_concurrent)
         self.lag = proposal_lag(self.max_concurrent) if lag is None else lag
-        #: Proposals before this index learn nothing from results (the sampler's random start).
-        self.independent = independent
+        #: How many results the sampler must be told before its proposals depend on them.
+        self.learns_after = learns_after
         #: Trial ids in the order they were proposed.
         self.order: list[str] = []
         self.running: set[str] = set()
@@ -63,8 +64,8 @@ class OrderedSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if len(self.running) >= self.max_concurrent:
             return None
-        n = len(self.order)
-        if n >= self.independent and not self.tell_through(n - self.lag):
+        n = len(self.order)  # proposal n learns from trials 0 .. n - lag, if the sampler learns by then
+        if n - self.lag + 1 >= self.learns_after and not self.tell_through(n - self.lag):
             return None  # a trial this proposal must learn from is still running: Tune asks again
         suggestion = self.searcher.suggest(trial_id)
         if suggestion not in (None, Searcher.FINISHED):

@@ -45,12 +45,13 @@ def create_sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.
     return optuna.samplers.GPSampler(seed=seed, n_startup_trials=RANDOM_START, warn_independent_sampling=False)
 
 
-def proposals_ignoring_results(name: str) -> int:
-    """How many first proposals a sampler draws without learning from finished trials: the
-    reproducible mode sends them out without waiting for results (random and QMC never learn)."""
+def results_before_learning(name: str) -> int:
+    """How many finished trials a sampler must be told before its proposals depend on them: the
+    reproducible mode sends out the proposals before that without waiting for results (random and
+    QMC search never learn; CMA-ES learns from its first trial on)."""
     if name in ("random", "qmc"):
         return sys.maxsize
-    return RANDOM_START if name in ("tpe", "gp") else 0  # CMA-ES learns from its first trial on
+    return RANDOM_START if name in ("tpe", "gp") else 0
 
 
 def sampler_notes(name: str, space: SearchSpace) -> list[str]:

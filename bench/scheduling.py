@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
@@ -76,13 +77,21 @@ class BenchASHA(ASHAScheduler):
     so the same seed prunes the same trials at any concurrency.
     """
 
-    def __init__(self, *, protected: ConfigMatcher | None = None, ordered: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        protected: ConfigMatcher | None = None,
+        ordered: bool = False,
+        planned: Callable[[dict[str, Any]], float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``planned``: the last ``time_attr`` a configuration's full fit reports (else ``max_t``)."""
         super().__init__(**kwargs)
         self.protected = protected or ConfigMatcher(None)
         #: Trials this scheduler stopped: their rows are ``pruned``; other early ends are the budget's.
         self.stopped: set[str] = set()
         self.reproducible = ordered
-        self.ordered = OrderedDecisions(self) if ordered else None
+        self.ordered = OrderedDecisions(self, planned) if ordered else None
         if self.ordered and not OrderedDecisions.available(self):
             warnings.warn(
                 "this Ray release's ASHA lacks the internals bench's reproducible mode uses; "
@@ -95,7 +104,7 @@ class BenchASHA(ASHAScheduler):
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
         super().on_trial_add(tune_controller, trial)
         if self.ordered:
-            self.ordered.added(trial.trial_id)
+            self.ordered.added(trial)
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
         if not self.ordered:
@@ -183,6 +192,7 @@ def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = Non
     return BenchASHA(
         protected=protected,
         ordered=ordered,
+        planned=family.planned_steps,
         time_attr="training_iteration",
         metric="val_accuracy",
         mode="max",

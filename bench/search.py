@@ -132,13 +132,13 @@ class FamilySearch:
     def search_algorithm(self) -> Any:
         """The searcher Tune drives: Optuna, told results in trial order in the reproducible mode."""
         from bench.reproducible import OrderedSearcher
-        from bench.samplers import proposals_ignoring_results
+        from bench.samplers import results_before_learning
 
         searcher = self.searcher()
         if self.lag is not None:
             # a resumed study's earlier trials count towards the sampler's random start
-            independent = max(0, proposals_ignoring_results(self.settings.sampler) - len(self.previous))
-            return OrderedSearcher(searcher, max_concurrent=self.settings.concurrency, lag=self.lag, independent=independent)
+            learns_after = max(0, results_before_learning(self.settings.sampler) - len(self.previous))
+            return OrderedSearcher(searcher, max_concurrent=self.settings.concurrency, lag=self.lag, learns_after=learns_after)
         return searcher
 
     def searcher(self) -> TruthfulOptunaSearch:

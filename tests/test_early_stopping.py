@@ -93,7 +93,9 @@ class Tune:
 
     def __init__(self, scheduler, plans: dict[str, list[float]], concurrency: int, seed: int, seconds: float = 9.0) -> None:
         self.scheduler, self.plans, self.seconds = scheduler, plans, seconds
-        self.trials = {tid: SimpleNamespace(trial_id=tid, config={"x": tid}) for tid in plans}
+        # a LightGBM trial reports every 50 rounds: n_rounds says how many reports it plans
+        self.trials = {tid: SimpleNamespace(trial_id=tid, config={"x": tid, "n_rounds": 50 * len(plan)})
+                       for tid, plan in plans.items()}
         self.rng = np.random.default_rng(seed)
         self.concurrency = concurrency
         self.running: list[str] = []
@@ -110,6 +112,8 @@ class Tune:
 
     def _schedule_trial_train(self, trial) -> None:
         self.held.remove(trial.trial_id)
+        if self.reports[trial.trial_id] == len(self.plans[trial.trial_id]):  # held at its last report
+            self.end(trial.trial_id)
 
     def end(self, tid: str) -> None:
         self.running.remove(tid)
@@ -139,10 +143,12 @@ class Tune:
         return self.reports
 
 
-def learning_curves(trials: int, seed: int, steps: int = 12) -> dict[str, list[float]]:
-    """Rising scores of trials of different quality: each trial's curve crosses others'."""
+def learning_curves(trials: int, seed: int, steps: int = 12, shortest: int = 12) -> dict[str, list[float]]:
+    """Rising scores of trials of different quality (each trial's curve crosses others'), planned
+    for ``shortest`` to ``steps`` reports."""
     rng = np.random.default_rng(seed)
-    return {f"t{i:02d}": list(rng.uniform(0.5, 0.9) + rng.uniform(0.0, 0.01, steps).cumsum() * rng.uniform(0.5, 2.0))
+    return {f"t{i:02d}": list(rng.uniform(0.5, 0.9) + rng.uniform(0.0, 0.01, rng.integers(shortest, steps + 1)).cumsum()
+                              * rng.uniform(0.5, 2.0))
             for i in range(trials)}
 
 
@@ -150,9 +156,9 @@ def lightgbm_asha(ordered: bool):
     return make_scheduler("asha", create_family("lightgbm"), ordered=ordered)
 
 
-@pytest.mark.parametrize("curves_seed", [0, 1, 2])
-def test_ordered_decisions_prune_as_a_one_at_a_time_run_whatever_reports_first(curves_seed: int) -> None:
-    plans = learning_curves(14, curves_seed)
+@pytest.mark.parametrize(("curves_seed", "shortest"), [(0, 12), (1, 12), (2, 2), (3, 2)])
+def test_ordered_decisions_prune_as_a_one_at_a_time_run_whatever_reports_first(curves_seed: int, shortest: int) -> None:
+    plans = learning_curves(14, curves_seed, shortest=shortest)
     one_at_a_time = Tune(lightgbm_asha(ordered=True), plans, concurrency=1, seed=0)
     expected = one_at_a_time.run()
     assert 0 < len(one_at_a_time.stopped) < len(plans)  # a run that prunes some and keeps some
@@ -187,6 +193,22 @@ def test_a_trial_waits_at_a_rung_until_the_earlier_trial_reaches_it() -> None:
     scheduler.on_trial_add(tune, c)
     tune.running.append("c")
     assert scheduler.on_trial_result(tune, c, {**report, "val_accuracy": 0.95}) == "CONTINUE"  # a and b are in
+
+
+@pytest.mark.parametrize(("rounds", "held"), [(100, False), (600, True)])
+def test_a_trial_waits_only_for_earlier_trials_planned_to_reach_the_rung(rounds: int, held: bool) -> None:
+    scheduler = lightgbm_asha(ordered=True)
+    tune = Tune(scheduler, {"a": [0.9] * (rounds // 50), "b": [0.5] * 12}, concurrency=2, seed=0)
+    a, b = tune.trials["a"], tune.trials["b"]
+    for trial in (a, b):
+        scheduler.on_trial_add(tune, trial)
+    tune.running[:] = ["a", "b"]
+    for step in (1, 2):  # both pass rung 1; a, planned for 2 or 12 reports, is at its second
+        for trial, score in ((a, 0.9), (b, 0.95)):
+            result = {"training_iteration": step, "val_accuracy": score, "progress": step / 30, "stage_fit_seconds": 9.0}
+            assert scheduler.on_trial_result(tune, trial, result) == "CONTINUE"
+    result = {"training_iteration": 3, "val_accuracy": 0.95, "progress": 0.1, "stage_fit_seconds": 9.0}
+    assert scheduler.on_trial_result(tune, b, result) == ("NOOP" if held else "CONTINUE")
 
 
 def test_reproducible_decisions_do_not_depend_on_how_long_a_stage_took() -> None:

@@ -50,6 +50,9 @@ def test_family_fits_in_stages_and_scores(family: str, tiny_digits) -> None:
         model, stages = _fit_in_stages(family, params, X, y)
         assert stages and stages == sorted(set(stages)), stages  # strictly increasing
         assert len(stages) <= model_family.max_steps()  # within the early-stopping horizon
+        if not model_family.schedule_bound:  # reproducible ASHA waits only for trials planned to reach a rung
+            assert len(stages) <= model_family.planned_steps(params)
+            assert len(stages) == model_family.planned_steps(params) or model_family.fidelity_unit == "train_percent"
         assert stages[-1] == model_family.max_fidelity(params)
         scores, predicted = evaluate(model, X_val, y_val, prefix="val_")
         assert predicted.shape == y_val.shape

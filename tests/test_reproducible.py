@@ -107,12 +107,12 @@ def test_a_free_slot_waits_only_for_the_trial_a_lag_back() -> None:
 
 def test_the_samplers_random_start_goes_out_without_waiting() -> None:
     inner = Recording()
-    searcher = OrderedSearcher(inner, max_concurrent=2, lag=2, independent=3)
+    searcher = OrderedSearcher(inner, max_concurrent=2, lag=2, learns_after=2)
     assert searcher.suggest("t0") and searcher.suggest("t1")
     searcher.on_trial_complete("t1", {"val_accuracy": 0.5})
-    assert searcher.suggest("t2")  # t0, two back, still runs, but the third proposal learns from nothing
+    assert searcher.suggest("t2")  # t0, two back, still runs, but told one result the sampler learns nothing
     searcher.on_trial_complete("t2", {"val_accuracy": 0.5})
-    assert searcher.suggest("t3") is None  # the fourth learns from t0 and t1
+    assert searcher.suggest("t3") is None  # told t0 and t1, it learns
     searcher.on_trial_complete("t0", {"val_accuracy": 0.5})
     assert searcher.suggest("t3")
     assert inner.calls == [("ask", "t0"), ("ask", "t1"), ("ask", "t2"), ("tell", "t0"), ("tell", "t1"), ("ask", "t3")]
@@ -121,7 +121,7 @@ def test_the_samplers_random_start_goes_out_without_waiting() -> None:
 @pytest.mark.parametrize("name", ["tpe", "gp", "random"])
 def test_the_first_proposals_said_to_ignore_results_do(name: str) -> None:
     """What the searcher above relies on: told or not, the sampler's first proposals are the same."""
-    from bench.samplers import RANDOM_START, create_sampler, proposals_ignoring_results
+    from bench.samplers import RANDOM_START, create_sampler, results_before_learning
 
     def proposals(tell_each: bool) -> list[float]:
         study = optuna.create_study(sampler=create_sampler(name, 0, SPACE), direction="maximize")
@@ -134,5 +134,5 @@ def test_the_first_proposals_said_to_ignore_results_do(name: str) -> None:
                 study.tell(trial, trial.params["x"])
         return [t.params["x"] for t in asked]
 
-    assert proposals_ignoring_results(name) >= RANDOM_START
+    assert results_before_learning(name) >= RANDOM_START
     assert proposals(tell_each=True) == proposals(tell_each=False)

@@ -130,6 +130,11 @@ class Family(ABC):
         """Most reports any configuration makes: the early-stopping scheduler's horizon."""
         return 1
 
+    def planned_steps(self, params: dict[str, Any]) -> int:
+        """Most reports a full fit with ``params`` makes: a trial planned short of a rung never
+        enters it (fewer on small data, where the smallest training-set fractions are left out)."""
+        return self.max_steps()
+
     def max_fidelity(self, params: dict[str, Any]) -> int:
         """The fidelity a full fit with ``params`` reaches; a trial stopped below it was pruned."""
         return 1

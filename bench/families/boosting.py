@@ -157,6 +157,9 @@ class LightGBM(Family):
     def max_steps(self) -> int:
         return len(chunk_ends(MAX_ROUNDS, CHUNK))
 
+    def planned_steps(self, params: dict[str, Any]) -> int:
+        return len(chunk_ends(self.max_fidelity(params), CHUNK))
+
     def max_fidelity(self, params: dict[str, Any]) -> int:
         return check_ceiling(self.name, "n_rounds", int(params.get("n_rounds", 100)), MAX_ROUNDS)
 

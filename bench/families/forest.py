@@ -131,6 +131,9 @@ class Forest(Family):
     def max_steps(self) -> int:
         return len(chunk_ends(MAX_TREES, CHUNK))
 
+    def planned_steps(self, params: dict[str, Any]) -> int:
+        return len(chunk_ends(self.max_fidelity(params), CHUNK))
+
     def max_fidelity(self, params: dict[str, Any]) -> int:
         return check_ceiling(self.name, "n_estimators", int(params.get("n_estimators", 100)), MAX_TREES)
 
