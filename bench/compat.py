@@ -436,10 +436,10 @@ HOLD = "HOLD"
 class OrderedDecisions:
     """ASHA decisions as a one-at-a-time run makes them, whichever concurrent trial reports first.
 
-    Trial ``n`` entering a rung is judged against the scores trials ``0 .. n - 1`` entered at that
-    rung, and only those: what Ray's ASHA sees when the trials run one after the other. While an
-    earlier trial still runs, has not reached the rung and is planned to (its full fit reports
-    that far: ``planned``), the decision waits (:data:`HOLD`: the scheduler answers Tune's NOOP,
+    Trial ``n`` entering a rung is judged against the scores trials ``0 .. n - lag`` entered at that
+    rung, and only those (with a lag of one, what Ray's ASHA sees when the trials run one after the
+    other). While one of them still runs, has not reached the rung and is planned to (its full fit
+    reports that far: ``planned``), the decision waits (:data:`HOLD`: the scheduler answers Tune's NOOP,
     and the trial's worker waits at its report); it is taken once that trial enters the rung or
     ends. The earliest running trial never waits, so some trial always goes on.
 
@@ -452,8 +452,9 @@ class OrderedDecisions:
 
     NAMES = ("_trial_info", "_time_attr", "_metric", "_metric_op", "_max_t", "_stop_last_trials")
 
-    def __init__(self, scheduler: Any, planned: Callable[[dict[str, Any]], float] | None = None) -> None:
+    def __init__(self, scheduler: Any, lag: int = 1, planned: Callable[[dict[str, Any]], float] | None = None) -> None:
         self.scheduler = scheduler
+        self.lag = lag
         self.planned = planned
         #: The last time each trial's plan reaches: it never enters a rung beyond.
         self.last_t: dict[str, float] = {}
@@ -511,12 +512,12 @@ class OrderedDecisions:
         return entered[0] if entered else None
 
     def judge(self, trial_id: str, milestone: float, score: float) -> str | None:
-        """STOP or CONTINUE against the earlier trials' entries at the rung; None while one of
-        them still runs without having entered it."""
+        """STOP or CONTINUE against the entries at the rung of the trials ``lag`` and more places
+        back; None while one of them may still enter it."""
         from ray.tune.schedulers import TrialScheduler
 
         recorded = dict(self.bracket._rungs)[milestone]
-        earlier = [other for other, index in self.position.items() if index < self.position[trial_id]]
+        earlier = [other for other, index in self.position.items() if index <= self.position[trial_id] - self.lag]
         if any(self.may_enter(other, milestone) for other in earlier):
             return None
         cutoff = self.bracket.cutoff({other: recorded[other] for other in earlier if other in recorded})

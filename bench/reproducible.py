@@ -1,21 +1,24 @@
-"""The reproducible mode: the same seed gives the same trials at any concurrency.
+"""The reproducible mode: the same seed and concurrency give the same trials, however long each took.
 
 With several trials at a time, which one finishes first decides what the sampler knows when it
-proposes the next, so two runs of one seed drift apart. Here trial ``n`` is proposed once the
-results of trials ``0 .. n - lag``, and only those, have been told to the sampler in trial order;
-ASHA judges trial ``n`` at each rung against trials ``0 .. n - 1``
-(:class:`bench.compat.OrderedDecisions`).
+proposes the next, and what ASHA compares a trial with, so two runs of one seed drift apart.
+Here trial ``n`` is proposed once the results of trials ``0 .. n - 2c`` (``c`` trials at a time),
+and only those, have been told to the sampler in trial order; ASHA judges trial ``n`` at each
+rung against trials ``0 .. n - c`` (:class:`bench.compat.OrderedDecisions`).
 
 Waiting costs wall time, so the mode waits only where an answer depends on it:
 
 - A sampler learns nothing until it has been told enough results (TPE and GP: ten; random and
   QMC search: never). The proposals that would be told fewer go out as soon as a slot is free,
-  told nothing: with a lag of four, TPE's first thirteen.
-- Past it, the lag is twice the concurrency: a free slot waits only while a trial ``lag`` places
-  back still runs. Simulated on trial lengths spread 30-fold, a lag of one concurrency costs 1.26x
-  the default mode's wall time, two 1.04x, three 1.005x. (Batches of the concurrency, told back
-  when the whole batch ends, cost 1.38x in ``bench perf``.)
-- A trial waits at a rung only while an earlier trial still runs short of that rung.
+  told nothing: with two at a time, TPE's first thirteen.
+- Past it, a free slot waits only while a trial ``2c`` places back still runs. Simulated on trial
+  lengths spread 30-fold, a lag of one concurrency costs 1.26x the default mode's wall time, two
+  1.04x, three 1.005x. (Batches of the concurrency, told back when the whole batch ends, cost
+  1.38x in ``bench perf``.)
+- A trial waits at a rung only while a trial ``c`` or more places back still runs short of that
+  rung and is planned to reach it. Judged against trials ``0 .. n - 1``, a fast trial started
+  beside a slow one waited for it at every rung: ``bench perf``'s workload took 1.25x the default
+  mode's wall time.
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ LAG_PER_SLOT = 2
 def proposal_lag(concurrency: int) -> int:
     """How many trials back the last result a proposal learns from lies."""
     return LAG_PER_SLOT * max(1, concurrency)
+
+
+def decision_lag(concurrency: int) -> int:
+    """How many trials back the last trial whose rung scores ASHA judges a trial against lies: the
+    trials running beside it are left out, so a fast trial need not wait for a slow neighbour."""
+    return max(1, concurrency)
 
 
 class OrderedSearcher(Searcher):

@@ -621,8 +621,6 @@ class Run:
     # ----------------------------------------------------------------- saved models (bench.models)
     def _save_model(self, family: str, seed: int, method: Method, params: dict[str, Any], tuned: dict[str, Any]) -> None:
         """Keep the refit model in ``models/`` with its card; a model that could not be saved is a note."""
-        from rich.text import Text
-
         from bench.models.store import save_refit
 
         note = save_refit(

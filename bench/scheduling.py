@@ -72,16 +72,17 @@ def projected_full_fit_seconds(result: dict[str, Any]) -> float:
 class BenchASHA(ASHAScheduler):
     """Ray's ASHA, deciding as Ray does except that it spares the default and cheap trials.
 
-    With ``ordered`` (the reproducible mode), trial ``n`` is judged at each rung against trials
-    ``0 .. n - 1`` only, waiting for them where needed (:class:`bench.compat.OrderedDecisions`),
-    so the same seed prunes the same trials at any concurrency.
+    With ``decision_lag`` (the reproducible mode's, :func:`bench.reproducible.decision_lag`),
+    trial ``n`` is judged at each rung against trials ``0 .. n - decision_lag`` only, waiting for
+    them where needed (:class:`bench.compat.OrderedDecisions`), so the same seed prunes the same
+    trials whichever trial reports first.
     """
 
     def __init__(
         self,
         *,
         protected: ConfigMatcher | None = None,
-        ordered: bool = False,
+        decision_lag: int | None = None,
         planned: Callable[[dict[str, Any]], float] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -90,8 +91,8 @@ class BenchASHA(ASHAScheduler):
         self.protected = protected or ConfigMatcher(None)
         #: Trials this scheduler stopped: their rows are ``pruned``; other early ends are the budget's.
         self.stopped: set[str] = set()
-        self.reproducible = ordered
-        self.ordered = OrderedDecisions(self, planned) if ordered else None
+        self.reproducible = decision_lag is not None
+        self.ordered = OrderedDecisions(self, decision_lag, planned) if decision_lag is not None else None
         if self.ordered and not OrderedDecisions.available(self):
             warnings.warn(
                 "this Ray release's ASHA lacks the internals bench's reproducible mode uses; "
@@ -173,15 +174,15 @@ def scheduler_kind(name: str, family: Any) -> str:
     return "none" if name == "none" or not family.has_fidelity or family.max_steps() < 2 else "asha"
 
 
-def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = None, ordered: bool = False) -> Any:
-    """ASHA for families that report intermediate scores (unless ``none``), else FIFO; ``ordered``
-    for the reproducible mode."""
+def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = None, decision_lag: int | None = None) -> Any:
+    """ASHA for families that report intermediate scores (unless ``none``), else FIFO;
+    ``decision_lag`` for the reproducible mode."""
     if scheduler_kind(name, family) == "none":
         return FIFOScheduler()
     if family.schedule_bound:  # rungs at fixed fractions of each trial's own plan
         return BenchASHA(
             protected=protected,
-            ordered=ordered,
+            decision_lag=decision_lag,
             time_attr="progress",
             metric="val_accuracy",
             mode="max",
@@ -191,7 +192,7 @@ def make_scheduler(name: str, family: Any, protected: ConfigMatcher | None = Non
         )
     return BenchASHA(
         protected=protected,
-        ordered=ordered,
+        decision_lag=decision_lag,
         planned=family.planned_steps,
         time_attr="training_iteration",
         metric="val_accuracy",

@@ -129,6 +129,13 @@ class FamilySearch:
 
         return proposal_lag(self.settings.concurrency) if self.settings.reproducible else None
 
+    @property
+    def decision_lag(self) -> int | None:
+        """The reproducible mode's lag between a trial and the first whose pruning it informs."""
+        from bench.reproducible import decision_lag
+
+        return decision_lag(self.settings.concurrency) if self.settings.reproducible else None
+
     def search_algorithm(self) -> Any:
         """The searcher Tune drives: Optuna, told results in trial order in the reproducible mode."""
         from bench.reproducible import OrderedSearcher
@@ -177,7 +184,7 @@ class FamilySearch:
         budget = max(s.time_budget_s - span_seconds(self.previous), 1.0) if s.time_budget_s else None
         scored = [r["val_accuracy"] for r in self.previous if r.get("val_accuracy") is not None]
         scheduler = make_scheduler(
-            s.scheduler, self.model_family, protected=ConfigMatcher(self.default), ordered=self.lag is not None
+            s.scheduler, self.model_family, protected=ConfigMatcher(self.default), decision_lag=self.decision_lag
         )
         recorder = TrialRecorder(
             base={

@@ -152,52 +152,59 @@ def learning_curves(trials: int, seed: int, steps: int = 12, shortest: int = 12)
             for i in range(trials)}
 
 
-def lightgbm_asha(ordered: bool):
-    return make_scheduler("asha", create_family("lightgbm"), ordered=ordered)
+def lightgbm_asha(lag: int | None):
+    return make_scheduler("asha", create_family("lightgbm"), decision_lag=lag)
 
 
 @pytest.mark.parametrize(("curves_seed", "shortest"), [(0, 12), (1, 12), (2, 2), (3, 2)])
-def test_ordered_decisions_prune_as_a_one_at_a_time_run_whatever_reports_first(curves_seed: int, shortest: int) -> None:
+def test_ordered_decisions_do_not_depend_on_which_trial_reports_first(curves_seed: int, shortest: int) -> None:
     plans = learning_curves(14, curves_seed, shortest=shortest)
-    one_at_a_time = Tune(lightgbm_asha(ordered=True), plans, concurrency=1, seed=0)
+    one_at_a_time = Tune(lightgbm_asha(lag=1), plans, concurrency=1, seed=0)
     expected = one_at_a_time.run()
     assert 0 < len(one_at_a_time.stopped) < len(plans)  # a run that prunes some and keeps some
-    assert Tune(lightgbm_asha(ordered=False), plans, concurrency=1, seed=0).run() == expected  # Ray's own rule
+    assert Tune(lightgbm_asha(lag=None), plans, concurrency=1, seed=0).run() == expected  # Ray's own rule
     held_at_all = 0
-    for concurrency, order_seed in [(2, 1), (2, 2), (3, 3), (4, 4)]:
-        tune = Tune(lightgbm_asha(ordered=True), plans, concurrency, order_seed)
-        assert tune.run() == expected, (concurrency, order_seed)
-        held_at_all += tune.most_held
+    for concurrency in (2, 3):  # the reproducible mode's lag: the concurrency
+        outcomes = []
+        for order_seed in range(1, 7):
+            tune = Tune(lightgbm_asha(lag=concurrency), plans, concurrency, order_seed)
+            outcomes.append(tune.run())
+            held_at_all += tune.most_held
+        assert all(outcome == outcomes[0] for outcome in outcomes), concurrency
     assert held_at_all > 0  # some trial did wait at a rung for an earlier one
+    # with a lag of one, trials side by side prune as one at a time does
+    assert Tune(lightgbm_asha(lag=1), plans, concurrency=3, seed=4).run() == expected
 
 
 def test_rays_own_asha_prunes_by_which_trial_reported_first() -> None:
     """The check above can fail: without the ordering, interleavings change what is pruned."""
     plans = learning_curves(14, 0)
-    outcomes = {tuple(Tune(lightgbm_asha(ordered=False), plans, 2, seed).run().values()) for seed in range(6)}
+    outcomes = {tuple(Tune(lightgbm_asha(lag=None), plans, 2, seed).run().values()) for seed in range(6)}
     assert len(outcomes) > 1
 
 
-def test_a_trial_waits_at_a_rung_until_the_earlier_trial_reaches_it() -> None:
-    scheduler, tune = lightgbm_asha(ordered=True), None
-    tune = Tune(scheduler, {"a": [0.9] * 3, "b": [0.5] * 3, "c": [0.95] * 3}, concurrency=2, seed=0)
+def test_a_trial_waits_at_a_rung_for_the_trial_a_lag_back() -> None:
+    scheduler = lightgbm_asha(lag=2)
+    tune = Tune(scheduler, {"a": [0.9] * 3, "b": [0.95] * 3, "c": [0.5] * 3}, concurrency=2, seed=0)
     a, b, c = (tune.trials[t] for t in "abc")
     for trial in (a, b):
         scheduler.on_trial_add(tune, trial)
     tune.running[:] = ["a", "b"]
     report = {"training_iteration": 1, "progress": 0.1, "stage_fit_seconds": 9.0}
-    assert scheduler.on_trial_result(tune, b, {**report, "val_accuracy": 0.5}) == "NOOP"  # a has not reached rung 1
-    tune.held.add("b")
-    assert scheduler.on_trial_result(tune, a, {**report, "val_accuracy": 0.9}) == "CONTINUE"
-    assert "b" in tune.stopped and "b" in scheduler.stopped  # judged against a's 0.9 once a got there
+    # b, beside a, is judged against no trial: it need not wait for a
+    assert scheduler.on_trial_result(tune, b, {**report, "val_accuracy": 0.95}) == "CONTINUE"
+    tune.end("b")
     scheduler.on_trial_add(tune, c)
     tune.running.append("c")
-    assert scheduler.on_trial_result(tune, c, {**report, "val_accuracy": 0.95}) == "CONTINUE"  # a and b are in
+    assert scheduler.on_trial_result(tune, c, {**report, "val_accuracy": 0.5}) == "NOOP"  # a has not reached rung 1
+    tune.held.add("c")
+    assert scheduler.on_trial_result(tune, a, {**report, "val_accuracy": 0.9}) == "CONTINUE"
+    assert "c" in tune.stopped and "c" in scheduler.stopped  # judged against a's 0.9 once a got there
 
 
 @pytest.mark.parametrize(("rounds", "held"), [(100, False), (600, True)])
 def test_a_trial_waits_only_for_earlier_trials_planned_to_reach_the_rung(rounds: int, held: bool) -> None:
-    scheduler = lightgbm_asha(ordered=True)
+    scheduler = lightgbm_asha(lag=1)
     tune = Tune(scheduler, {"a": [0.9] * (rounds // 50), "b": [0.5] * 12}, concurrency=2, seed=0)
     a, b = tune.trials["a"], tune.trials["b"]
     for trial in (a, b):
@@ -217,7 +224,7 @@ def test_reproducible_decisions_do_not_depend_on_how_long_a_stage_took() -> None
     plans = learning_curves(10, 3)
 
     def outcome(seconds: float, ordered: bool) -> dict[str, int]:
-        return Tune(lightgbm_asha(ordered), plans, concurrency=2, seed=5, seconds=seconds).run()
+        return Tune(lightgbm_asha(2 if ordered else None), plans, concurrency=2, seed=5, seconds=seconds).run()
 
     assert outcome(0.01, ordered=True) == outcome(5.0, ordered=True)
     assert outcome(5.0, ordered=True) != outcome(0.01, ordered=False)  # the default mode spares 0.3 s fits
