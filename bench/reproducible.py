@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ray.tune.search import Searcher
+from ray.tune.search import ConcurrencyLimiter, Searcher
 
 #: Trials between a result and the first proposal that learns from it, per concurrent slot.
 LAG_PER_SLOT = 2
@@ -43,14 +43,14 @@ def decision_lag(concurrency: int) -> int:
     return max(1, concurrency)
 
 
-class OrderedSearcher(Searcher):
+class OrderedSearcher(ConcurrencyLimiter):
     """A searcher wrapper that holds ``max_concurrent`` trials at a time and tells results back in
     trial order, each just before the first proposal that may learn from it (Ray's public
-    ``Searcher`` API only)."""
+    ``Searcher`` API only). It is a ``ConcurrencyLimiter`` so that Tune, as for one, readies the
+    next trial while the running ones start, rather than one trial at a time."""
 
     def __init__(self, searcher: Searcher, max_concurrent: int, lag: int | None = None, learns_after: int = 0) -> None:
-        self.searcher = searcher
-        self.max_concurrent = max(1, max_concurrent)
+        super().__init__(searcher, max_concurrent=max(1, max_concurrent))
         self.lag = proposal_lag(self.max_concurrent) if lag is None else lag
         #: How many results the sampler must be told before its proposals depend on them.
         self.learns_after = learns_after
@@ -61,7 +61,6 @@ class OrderedSearcher(Searcher):
         self.untold: dict[str, tuple[dict[str, Any] | None, bool]] = {}
         #: Trials ``0 .. told - 1`` have been told.
         self.told = 0
-        super().__init__(metric=searcher.metric, mode=searcher.mode)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
         return bool(self.searcher.set_search_properties(metric, mode, config, **spec))

@@ -136,3 +136,12 @@ def test_the_first_proposals_said_to_ignore_results_do(name: str) -> None:
 
     assert results_before_learning(name) >= RANDOM_START
     assert proposals(tell_each=True) == proposals(tell_each=False)
+
+
+def test_tune_readies_the_next_trials_as_for_a_concurrency_limiter() -> None:
+    """Tune keeps as many trials pending as a ConcurrencyLimiter allows, else one: the second
+    trial would start only once the first had (seconds later, on a fresh worker)."""
+    from ray.tune.execution.tune_controller import _get_max_pending_trials
+    from ray.tune.search import SearchGenerator
+
+    assert _get_max_pending_trials(SearchGenerator(OrderedSearcher(Recording(), max_concurrent=3))) == 3
