@@ -389,6 +389,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     from bench.predict import add_parser as add_predict_parser
 
     add_predict_parser(commands)
+    from bench.serve.cli import add_parser as add_serve_parser
+
+    add_serve_parser(commands)
     return parser
 
 
@@ -540,8 +543,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.perf import run as cmd_perf
     from bench.predict import run as cmd_predict
     from bench.reproduce.cli import run as cmd_reproduce
+    from bench.serve.cli import run as cmd_serve
 
-    handlers = {"run": cmd_run, "report": cmd_report, "reproduce": cmd_reproduce, "perf": cmd_perf, "predict": cmd_predict}
+    handlers = {
+        "run": cmd_run,
+        "report": cmd_report,
+        "reproduce": cmd_reproduce,
+        "perf": cmd_perf,
+        "predict": cmd_predict,
+        "serve": cmd_serve,
+    }
     try:
         return handlers[args.command](args)
     except BenchInputError as exc:  # one line, control characters escaped: messages quote run data

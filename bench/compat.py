@@ -558,3 +558,25 @@ class _TrialId:
 
     def __init__(self, trial_id: str) -> None:
         self.trial_id = trial_id
+
+
+def serve_grpc_on_loopback(loopback: str, everywhere: tuple[str, ...]) -> None:
+    """In a Ray Serve replica, bind its gRPC server for calls between deployments to ``loopback``
+    where Serve asks for every interface (``everywhere``).
+
+    Private: ``ray.serve._private.replica.add_port_to_grpc_server`` (Ray 2.60 binds ``"[::]:0"``).
+    Gone: nothing is patched, and ``bench serve``'s check of every listening socket
+    (:func:`bench.serve.loopback.check_listening`) refuses to go on if a replica listens beyond
+    loopback (a security guard: it stops rather than warns)."""
+    from ray.serve._private import replica
+
+    original = getattr(replica, "add_port_to_grpc_server", None)
+    if original is None or getattr(original, "bench_loopback", False):
+        return
+
+    def on_loopback(server: Any, address: str) -> Any:
+        host, _, port = address.rpartition(":")
+        return original(server, f"{loopback}:{port}" if host in everywhere else address)
+
+    on_loopback.bench_loopback = True  # type: ignore[attr-defined]
+    replica.add_port_to_grpc_server = on_loopback

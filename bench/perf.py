@@ -570,6 +570,7 @@ TARGETS = {
 
 def run_perf(output: Path, data_dir: Path | None, quick: bool, repeats: int = 2) -> dict[str, Any]:
     from bench.datasets import get_dataset
+    from bench.perf_serving import measure_serving
     from bench.results import write_json
 
     chosen = workloads(quick)
@@ -591,6 +592,7 @@ def run_perf(output: Path, data_dir: Path | None, quick: bool, repeats: int = 2)
             "early_stopping": measure_early_stopping(runs, chosen["early_stopping"]),
             "reproducible": measure_reproducible(runs, chosen["reproducible"], repeats),
             "first_command": measure_first_command(runs, chosen["first_command"], repeats),
+            "serving": measure_serving(Path(tmp), data_dir, quick),  # issue 21: bench serve against the model called directly
         }
     verdicts = {}
     for name, (section, key, op, target) in TARGETS.items():
@@ -666,5 +668,8 @@ def run(args: argparse.Namespace) -> int:
         f"first command, start to exit: bench {first['bench_wall_seconds']:.1f} s, a plain Optuna loop over its "
         f"{first['trials']} configurations {first['plain_wall_seconds']:.1f} s"
     )
+    from bench.perf_serving import serving_lines
+
+    print("\n".join(serving_lines(report["results"]["serving"])))
     print(f"written: {args.output}")
     return 0

@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     index = saved(run_dir)
     if not index:
         raise BenchInputError(f"run {run_dir} saved no models (runs written before bench kept them have none)")
-    families = _families(args.family, run_dir, index)
-    models = [_load(run_dir, family, _seed(args.seed, family, index), args.sampler) for family in families]
+    families = chosen_families(args.family, run_dir, index)
+    models = [load_chosen(run_dir, family, chosen_seed(args.seed, family, index), args.sampler) for family in families]
     results, errors = predict_files(models, args.images)
     if args.json:
         print(json.dumps({"run": str(run_dir), "predictions": results, "errors": errors}, indent=2))
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     return 2 if errors else 0
 
 
-def _families(asked: list[str] | None, run_dir: Path, index: dict[str, dict[str, Any]]) -> list[str]:
+def chosen_families(asked: list[str] | None, run_dir: Path, index: dict[str, dict[str, Any]]) -> list[str]:
     """The families asked for (``all``: every family with a saved model), else the winner."""
     from bench.cli import FAMILIES
 
@@ -107,14 +107,14 @@ def winner(run_dir: Path, kept: list[str]) -> str:
     return str(ranked[0])
 
 
-def _seed(asked: int | None, family: str, index: dict[str, dict[str, Any]]) -> int:
+def chosen_seed(asked: int | None, family: str, index: dict[str, dict[str, Any]]) -> int:
     if asked is not None:
         return asked
     seeds = sorted({entry["seed"] for entry in index.values() if entry["family"] == family})
     return 0 if 0 in seeds or not seeds else seeds[0]
 
 
-def _load(run_dir: Path, family: str, seed: int, sampler: str | None) -> Any:
+def load_chosen(run_dir: Path, family: str, seed: int, sampler: str | None) -> Any:
     """``load_model``, its version warning printed as one line (any other warning as Python would)."""
     from bench.models import SavedModelWarning, load_model
 

@@ -101,3 +101,9 @@ def one_layer_mlp_space(folder: Path, *, hidden_units: int, epochs: int, batch_s
                for name, spec in more.items() if spec["type"] != "fixed"}
     (folder / "mlp.yaml").write_text(yaml.safe_dump({"params": params, "default": default}, sort_keys=False))
     return folder
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``stops_shared`` end a session fixture others use (test_serve's SIGINT test
+    stops the shared ``bench serve``): they run last, whatever order the files were given in."""
+    items.sort(key=lambda item: item.get_closest_marker("stops_shared") is not None)  # stable: the rest keep their order

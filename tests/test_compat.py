@@ -212,3 +212,16 @@ def test_a_slow_sampler_is_timed_not_warned_about_on_every_trial() -> None:
         warnings.simplefilter("error")
         assert searcher.suggest("slow")["C"] > 0
     assert searcher.clock.take() >= 1.0
+
+
+def test_serve_replicas_bind_their_grpc_server_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray.serve", reason="ray[serve] is not installed")
+    from ray.serve._private import replica
+
+    bound: list[str] = []
+    monkeypatch.setattr(replica, "add_port_to_grpc_server", lambda server, address: bound.append(address) or 1)
+    compat.serve_grpc_on_loopback("127.0.0.1", ("[::]", "0.0.0.0", ""))
+    compat.serve_grpc_on_loopback("127.0.0.1", ("[::]", "0.0.0.0", ""))  # a second call does not wrap twice
+    replica.add_port_to_grpc_server(None, "[::]:0")
+    replica.add_port_to_grpc_server(None, "10.1.2.3:5000")  # an address the node was given stays
+    assert bound == ["127.0.0.1:0", "10.1.2.3:5000"]
