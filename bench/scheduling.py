@@ -130,11 +130,10 @@ class BenchASHA(ASHAScheduler):
         if not self.ordered:
             return self.decided(trial, result, super().on_trial_result(tune_controller, trial, result))
         action = self.ordered.decide(trial, result)
-        if action == HOLD:
-            return TrialScheduler.NOOP
-        action = self.decided(trial, result, action or TrialScheduler.CONTINUE)
+        if action != HOLD:
+            action = self.decided(trial, result, action or TrialScheduler.CONTINUE)
         self.release(tune_controller)  # this report may be what a held trial waited for
-        return action
+        return TrialScheduler.NOOP if action == HOLD else action
 
     def decided(self, trial: Any, result: dict[str, Any], action: str) -> str:
         """Ray's decision with bench's sparing rules applied and counted."""

@@ -4,12 +4,14 @@ real ``python -m bench`` process) and ``cli`` (``bench.cli.main`` called in this
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -107,3 +109,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``stops_shared`` end a session fixture others use (test_serve's SIGINT test
     stops the shared ``bench serve``): they run last, whatever order the files were given in."""
     items.sort(key=lambda item: item.get_closest_marker("stops_shared") is not None)  # stable: the rest keep their order
+
+
+#: Debian's Chromium (or BENCH_CHROMIUM) for the browser tests of the report and of bench serve's page.
+CHROMIUM = next(
+    (
+        p
+        for p in (os.environ.get("BENCH_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
+        if p and Path(p).is_file()
+    ),
+    None,
+)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium driven by playwright; the test is skipped, with the reason, without one."""
+    if CHROMIUM is None:
+        pytest.skip("no Chromium installed (apt-get install chromium, or set BENCH_CHROMIUM=/path/to/chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install '.[test]')")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -7,9 +7,8 @@ Skipped, with the reason, only when no Chromium is installed (``apt-get install 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -22,22 +21,6 @@ from test_report_figures import synthetic_results
 from test_report_methods import SVM, comparison_run
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = next((p for p in (os.environ.get("BENCH_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
-                             "/usr/bin/chromium") if p and Path(p).is_file()), None)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("no Chromium installed (apt-get install chromium, or set BENCH_CHROMIUM=/path/to/chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install '.[test]')")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
 
 class Opened:
     """A page loaded offline, with what it tried to fetch, logged as errors, or alerted."""

@@ -8,44 +8,12 @@ Uses the served instance of tests/test_serve.py (one ``bench serve`` process for
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from test_serve import FAMILIES, HOSTILE, Served, served  # noqa: F401  (the shared served instance)
 
 pytestmark = pytest.mark.slow
-
-#: As tests/test_browser_report.py finds it.
-CHROMIUM = next(
-    (
-        p
-        for p in (
-            os.environ.get("BENCH_CHROMIUM"),
-            shutil.which("chromium"),
-            shutil.which("chromium-browser"),
-            "/usr/bin/chromium",
-        )
-        if p and Path(p).is_file()
-    ),
-    None,
-)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("no Chromium installed (apt-get install chromium, or set BENCH_CHROMIUM=/path/to/chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install '.[test]')")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
 
 def test_drawing_a_stroke_shows_every_family_s_prediction(browser: Any, served: Served) -> None:  # noqa: F811
     page = browser.new_page(viewport={"width": 1200, "height": 900})
