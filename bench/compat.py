@@ -560,23 +560,31 @@ class _TrialId:
         self.trial_id = trial_id
 
 
-def serve_grpc_on_loopback(loopback: str, everywhere: tuple[str, ...]) -> None:
+def serve_grpc_on_loopback(loopback: str) -> None:
     """In a Ray Serve replica, bind its gRPC server for calls between deployments to ``loopback``
-    where Serve asks for every interface (``everywhere``).
+    where Serve asks for every interface (an unspecified address such as ``[::]``).
 
     Private: ``ray.serve._private.replica.add_port_to_grpc_server`` (Ray 2.60 binds ``"[::]:0"``).
     Gone: nothing is patched, and ``bench serve``'s check of every listening socket
     (:func:`bench.serve.loopback.check_listening`) refuses to go on if a replica listens beyond
     loopback (a security guard: it stops rather than warns)."""
+    import ipaddress
+
     from ray.serve._private import replica
 
     original = getattr(replica, "add_port_to_grpc_server", None)
     if original is None or getattr(original, "bench_loopback", False):
         return
 
+    def every_interface(host: str) -> bool:
+        try:
+            return not host or ipaddress.ip_address(host.strip("[]")).is_unspecified
+        except ValueError:
+            return False
+
     def on_loopback(server: Any, address: str) -> Any:
         host, _, port = address.rpartition(":")
-        return original(server, f"{loopback}:{port}" if host in everywhere else address)
+        return original(server, f"{loopback}:{port}" if every_interface(host) else address)
 
     on_loopback.bench_loopback = True  # type: ignore[attr-defined]
     replica.add_port_to_grpc_server = on_loopback

@@ -220,8 +220,8 @@ def test_serve_replicas_bind_their_grpc_server_to_loopback(monkeypatch: pytest.M
 
     bound: list[str] = []
     monkeypatch.setattr(replica, "add_port_to_grpc_server", lambda server, address: bound.append(address) or 1)
-    compat.serve_grpc_on_loopback("127.0.0.1", ("[::]", "0.0.0.0", ""))
-    compat.serve_grpc_on_loopback("127.0.0.1", ("[::]", "0.0.0.0", ""))  # a second call does not wrap twice
+    compat.serve_grpc_on_loopback("127.0.0.1")
+    compat.serve_grpc_on_loopback("127.0.0.1")  # a second call does not wrap twice
     replica.add_port_to_grpc_server(None, "[::]:0")
     replica.add_port_to_grpc_server(None, "10.1.2.3:5000")  # an address the node was given stays
     assert bound == ["127.0.0.1:0", "10.1.2.3:5000"]

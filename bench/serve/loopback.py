@@ -16,15 +16,13 @@ import ipaddress
 from bench.errors import BenchInputError
 
 LOOPBACK = "127.0.0.1"
-#: Addresses that mean "every interface" in a gRPC bind address.
-EVERYWHERE = ("[::]", "0.0.0.0", "")
 
 
 def replica_on_loopback() -> None:
     """In a Serve replica: its inter-deployment gRPC server binds to 127.0.0.1 (see the module)."""
     from bench.compat import serve_grpc_on_loopback
 
-    serve_grpc_on_loopback(LOOPBACK, EVERYWHERE)
+    serve_grpc_on_loopback(LOOPBACK)
 
 
 def listening(pid: int) -> list[tuple[str, int, int]]:
