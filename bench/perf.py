@@ -164,6 +164,7 @@ def bench_run(
         )
     tables = load(results)
     return {
+        "run_dir": next(results.glob("*/manifest.json")).parent,
         "tables": tables,
         "wall_seconds": wall,
         "peak_pss_bytes": memory.peak if memory else None,
@@ -592,7 +593,10 @@ def run_perf(output: Path, data_dir: Path | None, quick: bool, repeats: int = 2)
             "early_stopping": measure_early_stopping(runs, chosen["early_stopping"]),
             "reproducible": measure_reproducible(runs, chosen["reproducible"], repeats),
             "first_command": measure_first_command(runs, chosen["first_command"], repeats),
-            "serving": measure_serving(Path(tmp), data_dir, quick),  # issue 21: bench serve against the model called directly
+            # issue 21: bench serve against the model called directly (--quick: the first command's svm)
+            "serving": measure_serving(
+                Path(tmp), data_dir, quick, runs.run(chosen["first_command"], [])["run_dir"] if quick else None
+            ),
         }
     verdicts = {}
     for name, (section, key, op, target) in TARGETS.items():

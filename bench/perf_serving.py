@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 
 FAMILIES = ("svm", "knn", "cnn")
+#: --quick serves the svm that bench perf's first-command run already saved: it checks the measure runs.
+QUICK_FAMILIES = ("svm",)
 CLIENTS = 8
 #: Requests per family (quick: enough to check the measure runs), warm-up requests before them.
 REQUESTS, QUICK_REQUESTS, WARM_UP = 400, 40, 16
@@ -36,19 +38,21 @@ IMAGES = 100
 START_TIMEOUT_S, STOP_TIMEOUT_S = 300, 60
 
 
-def measure_serving(root: Path, data_dir: Path | None, quick: bool) -> dict[str, Any]:
-    """Served against direct, per family: requests per second and p50/p99 latency."""
+def measure_serving(root: Path, data_dir: Path | None, quick: bool, quick_run: Path | None = None) -> dict[str, Any]:
+    """Served against direct, per family: requests per second and p50/p99 latency. With
+    ``quick``, the models are those of ``quick_run`` (a digits run that saved an svm)."""
     dataset = "digits" if quick else "mnist"
     requests = QUICK_REQUESTS if quick else REQUESTS
+    families_served = QUICK_FAMILIES if quick else FAMILIES
     started = time.perf_counter()
-    run_dir = make_run(root, dataset, data_dir, quick)
+    run_dir = quick_run if quick and quick_run is not None else make_run(root, dataset, data_dir, quick)
     run_seconds = time.perf_counter() - started
     images = write_images(dataset, data_dir, Path(tempfile.mkdtemp(dir=root)))
-    direct = {family: measure_direct(run_dir, family, images, requests) for family in FAMILIES}
-    with serving(run_dir, root) as port:
-        served = {family: measure_served(port, family, images, requests) for family in FAMILIES}
+    direct = {family: measure_direct(run_dir, family, images, requests) for family in families_served}
+    with serving(run_dir, root, families_served) as port:
+        served = {family: measure_served(port, family, images, requests) for family in families_served}
     families = {}
-    for family in FAMILIES:
+    for family in families_served:
         d, s = direct[family], served[family]
         families[family] = {
             "served": s,
@@ -131,8 +135,8 @@ def measure_direct(run_dir: Path, family: str, images: list[Path], requests: int
 class serving:
     """``bench serve RUN`` on a free loopback port for the ``with`` block; SIGINT after."""
 
-    def __init__(self, run_dir: Path, root: Path) -> None:
-        self.run_dir, self.root = run_dir, root
+    def __init__(self, run_dir: Path, root: Path, families: tuple[str, ...] = FAMILIES) -> None:
+        self.run_dir, self.root, self.families = run_dir, root, families
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> int:
@@ -141,7 +145,17 @@ class serving:
             port = int(probe.getsockname()[1])
         self.log = open(self.root / f"serve-{port}.log", "w")  # closed in __exit__
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench", "serve", str(self.run_dir), "--port", str(port), "--families", ",".join(FAMILIES)],
+            [
+                sys.executable,
+                "-m",
+                "bench",
+                "serve",
+                str(self.run_dir),
+                "--port",
+                str(port),
+                "--families",
+                ",".join(self.families),
+            ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

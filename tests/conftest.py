@@ -107,8 +107,30 @@ def one_layer_mlp_space(folder: Path, *, hidden_units: int, epochs: int, batch_s
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``stops_shared`` end a session fixture others use (test_serve's SIGINT test
-    stops the shared ``bench serve``): they run last, whatever order the files were given in."""
-    items.sort(key=lambda item: item.get_closest_marker("stops_shared") is not None)  # stable: the rest keep their order
+    stops the shared ``bench serve``): they run last, whatever order the files were given in.
+    Files with slow tests come first, so that with two workers the quick files fill the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (item.get_closest_marker("stops_shared") is not None, item.path not in slow_files))  # stable
+
+
+#: Files that import a session fixture of another file run in that file's pytest-xdist worker,
+#: so the fixture (several runs, or a served one) is built once.
+RUNS_WITH = {"test_browser_report.py": "test_report.py", "test_browser_serve.py": "test_serve.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's ``--dist loadfile`` (a file to a worker: its module fixtures are built
+    once), with the files of :data:`RUNS_WITH` joined to theirs, in collection order."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesSharingFixtures(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            folder, _, name = super()._split_scope(nodeid).rpartition("/")
+            return f"{folder}/{RUNS_WITH.get(name, name)}"
+
+    config.option.loadscopereorder = False  # xdist would put the files with the most tests first
+    return FilesSharingFixtures(config, log)
 
 
 #: Debian's Chromium (or BENCH_CHROMIUM) for the browser tests of the report and of bench serve's page.

@@ -38,6 +38,8 @@ def test_perf_quick_writes_every_measure(tmp_path: Path) -> None:
     assert first["bench_wall_seconds"] > first["bench_search_seconds"] > 0 and first["plain_wall_seconds"] > first["plain_loop_seconds"] > 0
     assert first["ratio"] == first["bench_wall_seconds"] / first["plain_wall_seconds"]
     assert "first command, start to exit" in result.stdout
+    served = report["results"]["serving"]["families"]  # --quick serves the first command's saved svm
+    assert list(served) == ["svm"] and served["svm"]["served"]["requests"] == 40 and served["svm"]["served"]["failures"] == 0
 
 
 def test_perf_rejects_zero_repeats(tmp_path: Path) -> None:

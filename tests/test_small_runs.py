@@ -170,12 +170,12 @@ def _fake_run(workload: Any, extra: list[str], data_dir: Any, root: Any, sample_
     trials = pd.DataFrame({"family": "svm", "trial_number": range(4), "status": "completed", "fidelity": 1,
                            "val_accuracy": [0.9, 0.95, 0.93, 0.94], "wall_seconds": 1.0, "params_C": [1.0, 2.0, 3.0, 4.0]})
     tables = SimpleNamespace(trials=trials, history=trials.assign(step=1))
-    return {"tables": tables, "wall_seconds": 10.0, "peak_pss_bytes": 1e8 if sample_memory else None,
+    return {"run_dir": Path("as-typed" if workload.as_typed else "other"), "tables": tables, "wall_seconds": 10.0, "peak_pss_bytes": 1e8 if sample_memory else None,
             "search_seconds": 4.0, "trial_span_seconds": 3.5, "extra": extra, "workload": workload}
 
 
 def test_quick_perf_shares_runs_between_measures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench import perf
+    from bench import perf, perf_serving
 
     started: list[tuple[Any, list[str]]] = []
 
@@ -187,6 +187,8 @@ def test_quick_perf_shares_runs_between_measures(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(perf, "plain_loops", lambda workload, trials, data_dir, root, n=1: [3.0] * n)
     plain = json.dumps({"loop_seconds": 2.0, "refit_seconds": 0.1, "test_accuracy": 0.98})
     monkeypatch.setattr(perf, "_python_processes", lambda *args, **kwargs: [(plain, 5.0)])
+    served: list[Any] = []  # what bench serve would be given: the first command's run
+    monkeypatch.setattr(perf_serving, "measure_serving", lambda *args: served.append(args) or {"families": {}})
     report = perf.run_perf(tmp_path / "perf.json", None, quick=True, repeats=1)
     # one-at-a-time, two-at-a-time (also the memory runs and ASHA's "none"), ASHA, the default
     # and the reproducible TPE searches, and the first command: 6 runs where each measure's own would be 10
@@ -196,6 +198,7 @@ def test_quick_perf_shares_runs_between_measures(tmp_path: Path, monkeypatch: py
     first = report["results"]["first_command"]
     assert first["ratio"] == 10.0 / 5.0 and first["plain_wall_seconds"] == 5.0 and first["trials"] == 4
     assert report["targets"]["first_command_ratio"] == {"value": 2.0, "target": "<= 2.5", "met": True}
+    assert [args[1:] for args in served] == [(None, True, Path("as-typed"))]  # --quick serves the first command's run
 
 
 def test_full_perf_runs_each_measure_on_its_own(tmp_path: Path) -> None:
