@@ -45,7 +45,7 @@ def measure_serving(root: Path, data_dir: Path | None, quick: bool, quick_run: P
     requests = QUICK_REQUESTS if quick else REQUESTS
     families_served = QUICK_FAMILIES if quick else FAMILIES
     started = time.perf_counter()
-    run_dir = quick_run if quick and quick_run is not None else make_run(root, dataset, data_dir, quick)
+    run_dir = quick_run if quick and quick_run is not None else make_run(root, dataset, data_dir, quick, families_served)
     run_seconds = time.perf_counter() - started
     images = write_images(dataset, data_dir, Path(tempfile.mkdtemp(dir=root)))
     direct = {family: measure_direct(run_dir, family, images, requests) for family in families_served}
@@ -69,9 +69,9 @@ def measure_serving(root: Path, data_dir: Path | None, quick: bool, quick_run: P
     }
 
 
-def make_run(root: Path, dataset: str, data_dir: Path | None, quick: bool) -> Path:
+def make_run(root: Path, dataset: str, data_dir: Path | None, quick: bool, families: tuple[str, ...] = FAMILIES) -> Path:
     results = Path(tempfile.mkdtemp(dir=root))
-    command = [sys.executable, "-m", "bench", "run", "--family", ",".join(FAMILIES), "--dataset", dataset]
+    command = [sys.executable, "-m", "bench", "run", "--family", ",".join(families), "--dataset", dataset]
     command += ["--trials", "1" if quick else "2", "--sampler", "random", "--seed", "0", "--no-progress"]
     command += ["--results-dir", str(results)]
     if dataset != "digits":

@@ -118,16 +118,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 RUNS_WITH = {"test_browser_report.py": "test_report.py", "test_browser_serve.py": "test_serve.py"}
 
 
+def worker_scope(nodeid: str) -> str:
+    """The unit of work a worker takes whole: a test's file, or the file it runs with."""
+    folder, _, name = nodeid.split("::", 1)[0].rpartition("/")
+    return f"{folder}/{RUNS_WITH.get(name, name)}"
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """pytest-xdist's ``--dist loadfile`` (a file to a worker: its module fixtures are built
-    once), with the files of :data:`RUNS_WITH` joined to theirs, in collection order."""
+    """pytest-xdist's ``--dist loadfile`` with :func:`worker_scope` for its files, in collection
+    order. (xdist's own ``--dist loadgroup`` puts every test in a group of its own under pytest
+    9: the group it appends to ``item._nodeid`` does not show in ``item.nodeid``.) Private to
+    xdist 3.8: ``_split_scope``, overridden as its own schedulers do (tests/test_worker_scopes.py)."""
     from xdist.scheduler import LoadFileScheduling
 
     class FilesSharingFixtures(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            folder, _, name = super()._split_scope(nodeid).rpartition("/")
-            return f"{folder}/{RUNS_WITH.get(name, name)}"
+            return worker_scope(nodeid)
 
     config.option.loadscopereorder = False  # xdist would put the files with the most tests first
     return FilesSharingFixtures(config, log)
